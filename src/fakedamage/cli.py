@@ -1,0 +1,140 @@
+"""The ``fakedamage`` command: verbs with ``key=value`` overrides.
+
+    fakedamage demo                                   # everything, offline, on CPU
+    fakedamage synth data.root=data/mine              # make a dataset
+    fakedamage train data.manifest=data/mine/manifest.csv trainer.epochs=3
+    fakedamage eval weights=runs/train/weights/best.safetensors data.manifest=...
+    fakedamage export weights=runs/train/weights/best.safetensors data.manifest=...
+    fakedamage predict photos/ --model runs/train/model.onnx --output preds.csv
+
+``predict`` imports no torch. Configured verbs take Hydra overrides; ``--show``
+prints the composed config and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from typing import Callable
+
+__all__ = ["main", "VERBS"]
+
+VERBS: dict[str, str] = {
+    "demo": "run the whole pipeline on offline photos: synth, train, eval, export, predict",
+    "synth": "make a content-aligned real/fake dataset from real photos",
+    "train": "fine-tune a timm backbone on a manifest",
+    "eval": "score a checkpoint or ONNX file on a manifest split (metrics, ROC plot)",
+    "export": "export a checkpoint to ONNX, gated on parity with PyTorch",
+    "predict": "score images with an exported ONNX model (torch-free)",
+}
+CONFIGURED = ("demo", "synth", "train", "eval", "export")
+
+
+def _runner(verb: str) -> Callable[[dict], object]:
+    if verb == "demo":
+        from .commands.demo import run_demo as fn
+    elif verb == "synth":
+        from .commands.synth import run_synth as fn
+    elif verb == "train":
+        from .train import run_train as fn
+    elif verb == "eval":
+        from .commands.evaluate import run_eval as fn
+    else:
+        from .commands.export import run_export as fn
+    return fn
+
+
+def _config_help(verb: str) -> str:
+    from .config import compose_config
+
+    try:
+        cfg = compose_config(verb)
+    except Exception:
+        cfg = None
+    lines = [f"usage: fakedamage {verb} [--show] [key=value ...]", "", VERBS[verb], ""]
+    if cfg is not None:
+        from omegaconf import OmegaConf
+
+        lines += ["config (override any key with key=value; groups: data, model, trainer, export, generator,"
+                  " experiment):", OmegaConf.to_yaml(OmegaConf.create(cfg))]
+    else:
+        lines.append(f"see configs/{verb}.yaml; required keys are marked ???")
+    return "\n".join(lines)
+
+
+def _main_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fakedamage",
+        description="Detect product photos whose damage was painted in by AI.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="verbs:\n" + "\n".join(f"  {v:<8} {d}" for v, d in VERBS.items())
+        + "\n\nrun 'fakedamage VERB --help' for what a verb takes.",
+    )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"fakedamage {__version__}")
+    p.add_argument("verb", nargs="?", help="one of: " + ", ".join(VERBS))
+    return p
+
+
+def _fail(msg: str, code: int) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _main_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        parser.parse_args(argv)
+    verb, rest = argv[0], argv[1:]
+    if verb not in VERBS:
+        close = difflib.get_close_matches(verb, VERBS, n=1)
+        hint = f"; did you mean 'fakedamage {close[0]}'?" if close else ""
+        return _fail(f"unknown verb '{verb}'{hint} (verbs: {', '.join(VERBS)})", 2)
+
+    if verb == "predict":
+        from .runtime.predict import add_predict_arguments, run_predict
+
+        pp = argparse.ArgumentParser(prog="fakedamage predict", description=VERBS["predict"])
+        add_predict_arguments(pp)
+        return run_predict(**vars(pp.parse_args(rest)))
+
+    if any(a in ("-h", "--help") for a in rest):
+        print(_config_help(verb))
+        return 0
+    show = "--show" in rest
+    overrides = [a for a in rest if a != "--show"]
+    bad = [a for a in overrides if a.startswith("-")]
+    if bad:
+        return _fail(f"unknown option {bad[0]}; configured verbs take key=value overrides (see fakedamage {verb} --help)", 2)
+
+    from .config import ConfigError, compose_config
+
+    try:
+        cfg = compose_config(verb, overrides)
+    except ConfigError as e:
+        return _fail(str(e), 2)
+    if show:
+        from omegaconf import OmegaConf
+
+        print(OmegaConf.to_yaml(OmegaConf.create(cfg)))
+        return 0
+    from .export import ParityError
+    from .runtime.image_io import ImageDecodeError
+
+    try:
+        _runner(verb)(cfg)
+    except (FileNotFoundError, ValueError, ParityError, ImageDecodeError) as e:
+        return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__, 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted; finished work is kept (rerun the same command to resume)", 130)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

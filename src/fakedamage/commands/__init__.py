@@ -1,0 +1,1 @@
+"""Verb runners: each takes a resolved config dict (from :func:`fakedamage.config.compose_config`)."""

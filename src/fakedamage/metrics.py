@@ -1,0 +1,89 @@
+"""Image-level detection metrics, as researchers report them (scikit-learn based).
+
+``scores`` are probabilities that an image carries AI-made damage; ``labels`` are
+1 for fake, 0 for real.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+__all__ = ["tpr_at_fpr", "equal_error_rate", "expected_calibration_error", "binary_metrics"]
+
+
+def tpr_at_fpr(labels: Sequence[int], scores: Sequence[float], target_fpr: float) -> float:
+    """Highest true-positive rate reachable with false-positive rate <= ``target_fpr``.
+
+    Tied scores move together (a threshold cannot split them), which is what the
+    ROC curve's vertices encode.
+    """
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    ok = fpr <= target_fpr + 1e-12
+    return float(tpr[ok].max()) if ok.any() else 0.0
+
+
+def equal_error_rate(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Error rate where the false-positive and false-negative rates are equal (interpolated)."""
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    fnr = 1 - tpr
+    i = int(np.nanargmin(np.abs(fnr - fpr)))
+    if i + 1 < len(fpr):
+        # linear interpolation between the two ROC vertices that bracket the crossing
+        d0, d1 = fnr[i] - fpr[i], fnr[i + 1] - fpr[i + 1]
+        if d0 != d1 and np.sign(d0) != np.sign(d1):
+            t = d0 / (d0 - d1)
+            return float(fpr[i] + t * (fpr[i + 1] - fpr[i]))
+    return float((fpr[i] + fnr[i]) / 2)
+
+
+def expected_calibration_error(labels: Sequence[int], scores: Sequence[float], n_bins: int = 15) -> float:
+    """ECE of the fake-class probability: sum over equal-width bins of
+    ``|mean(score) - mean(label)|`` weighted by the bin's share of images."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(scores, dtype=np.float64)
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        sel = bins == b
+        if sel.any():
+            ece += sel.mean() * abs(p[sel].mean() - y[sel].mean())
+    return float(ece)
+
+
+def binary_metrics(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> dict[str, float]:
+    """AUC, AP, accuracy, balanced accuracy, TPR at 1% and 5% FPR, EER, ECE, NLL, Brier.
+
+    Args:
+        labels: ``(N,)`` 0/1 ground truth.
+        scores: ``(N,)`` probabilities of label 1.
+        threshold: Decision threshold for accuracy figures.
+    """
+    y = np.asarray(labels, dtype=int)
+    p = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+    if y.size == 0:
+        raise ValueError("no images to evaluate")
+    pred = p >= threshold
+    out: dict[str, float] = {"n": int(y.size), "n_fake": int(y.sum()), "n_real": int((1 - y).sum()),
+                             "threshold": float(threshold)}
+    out["accuracy"] = float((pred == y.astype(bool)).mean())
+    tpr = float(pred[y == 1].mean()) if (y == 1).any() else float("nan")
+    tnr = float((~pred[y == 0]).mean()) if (y == 0).any() else float("nan")
+    out["tpr"], out["fpr"] = tpr, 1 - tnr
+    out["balanced_accuracy"] = float(np.nanmean([tpr, tnr]))
+    eps = 1e-7
+    out["nll"] = float(-np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)))
+    out["brier"] = float(np.mean((p - y) ** 2))
+    out["ece"] = expected_calibration_error(y, p)
+    if 0 < y.sum() < y.size:
+        out["auc"] = float(roc_auc_score(y, p))
+        out["ap"] = float(average_precision_score(y, p))
+        out["tpr_at_1fpr"] = tpr_at_fpr(y, p, 0.01)
+        out["tpr_at_5fpr"] = tpr_at_fpr(y, p, 0.05)
+        out["eer"] = equal_error_rate(y, p)
+    else:
+        for k in ("auc", "ap", "tpr_at_1fpr", "tpr_at_5fpr", "eer"):
+            out[k] = float("nan")
+    return out

@@ -1,0 +1,257 @@
+"""``fakedamage predict``: score image files with an exported ONNX model (torch-free).
+
+Usage::
+
+    fakedamage predict IMAGES... --model model.onnx [--output preds.csv|preds.jsonl] [--threshold T]
+    python -m fakedamage.runtime.predict IMAGES... --model model.onnx
+
+``IMAGES`` are files, folders (searched recursively for image extensions, hidden
+entries skipped) and glob patterns (``**`` allowed; quote them so the shell does not
+expand them). Without ``--output`` one line per image goes to stdout::
+
+    photos/claim1.jpg  score=0.9731  FAKE
+
+With ``--output`` a CSV (columns ``path,score,is_fake,threshold,logit,n_tiles,error``)
+or JSONL file is written atomically (temp file + ``os.replace``), chosen by extension.
+A file that cannot be read is reported on stderr as one ``error: <message>`` line and
+processing continues.
+
+Exit codes: 0 every image scored; 1 some image failed or an input matched nothing;
+2 usage error (bad ``--output`` extension, bad option value, missing or invalid model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["IMAGE_EXTENSIONS", "OUTPUT_FORMATS", "expand_inputs", "run_predict", "add_predict_arguments", "main"]
+
+#: File extensions (lower case) picked up from folders and globs.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+#: Output file extension -> format.
+OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+#: Columns of the CSV output.
+CSV_COLUMNS = ("path", "score", "is_fake", "threshold", "logit", "n_tiles", "error")
+
+_GLOB_CHARS = frozenset("*?[")
+_MAX_LISTED_FAILURES = 10
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _walk_images(folder: Path) -> list[Path]:
+    """Image files under ``folder``, recursively, skipping hidden files and folders."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(Path(root, f) for f in files if not f.startswith(".") and _is_image(Path(f)))
+    return found
+
+
+def expand_inputs(specs: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Expand files, folders and glob patterns into image files.
+
+    An existing file is taken as is (any extension: the user named it). A folder is
+    searched recursively for :data:`IMAGE_EXTENSIONS`. A pattern containing ``*``,
+    ``?`` or ``[`` is globbed (``**`` spans folders) and its matches are filtered by
+    extension.
+
+    Args:
+        specs: Paths, folders or glob patterns.
+
+    Returns:
+        ``(files, unmatched)``: the files sorted by path with duplicates removed, and
+        the specs that matched no file.
+    """
+    found: dict[str, Path] = {}
+    unmatched: list[str] = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_file():
+            hits = [path]
+        elif path.is_dir():
+            hits = _walk_images(path)
+        elif _GLOB_CHARS & set(spec):
+            hits = [Path(p) for p in glob.glob(spec, recursive=True) if os.path.isfile(p) and _is_image(Path(p))]
+        else:
+            hits = []
+        if not hits:
+            unmatched.append(spec)
+        for hit in hits:
+            found.setdefault(os.path.normcase(os.path.abspath(hit)), hit)
+    return sorted(found.values(), key=str), unmatched
+
+
+def _row(result: Any) -> dict[str, Any]:
+    """CSV/JSONL row of a Prediction or PredictionError."""
+    from .detector import PredictionError
+
+    if isinstance(result, PredictionError):
+        return {"path": result.path, "score": None, "is_fake": None, "threshold": None, "logit": None,
+                "n_tiles": None, "error": result.error}
+    d = result.to_dict()
+    return {"path": d["path"], "score": round(d["score"], 6), "is_fake": d["is_fake"], "threshold": d["threshold"],
+            "logit": round(d["logit"], 6), "n_tiles": d["n_tiles"], "error": None}
+
+
+def _render(rows: list[dict[str, Any]], fmt: str) -> str:
+    buf = io.StringIO()
+    if fmt == "csv":
+        writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    else:
+        for row in rows:
+            buf.write(json.dumps(row) + "\n")
+    return buf.getvalue()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_predict(
+    inputs: Sequence[str],
+    model: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    threshold: float | None = None,
+    batch_size: int = 16,
+    threads: int | None = None,
+    quiet: bool = False,
+) -> int:
+    """Score image files and report them; the body of ``fakedamage predict``.
+
+    Args:
+        inputs: Files, folders and glob patterns (see :func:`expand_inputs`).
+        model: The exported ``.onnx`` model.
+        output: Optional ``.csv`` or ``.jsonl`` file to write instead of stdout lines.
+        threshold: Decision threshold overriding the model's own.
+        batch_size: Most tiles per model run.
+        threads: onnxruntime intra-op threads.
+        quiet: Print no per-image lines or summary (errors are still printed).
+
+    Returns:
+        Exit code: 0 all scored, 1 some failed or nothing matched, 2 usage error.
+    """
+    fmt = None
+    if output is not None:
+        fmt = OUTPUT_FORMATS.get(Path(output).suffix.lower())
+        if fmt is None:
+            return _usage_error(f"--output {output}: unknown extension; use .csv or .jsonl")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        return _usage_error(f"--threshold {threshold}: must be between 0 and 1")
+    if batch_size < 1:
+        return _usage_error(f"--batch-size {batch_size}: must be >= 1")
+    if threads is not None and threads < 1:
+        return _usage_error(f"--threads {threads}: must be >= 1")
+
+    from .detector import Detector, ModelLoadError, PredictionError
+
+    try:
+        detector = Detector(model, threads=threads, threshold=threshold, batch_size=batch_size)
+    except ModelLoadError as e:
+        return _usage_error(str(e))
+
+    files, unmatched = expand_inputs(inputs)
+    failures: list[str] = []
+    for spec in unmatched:
+        print(f"error: {spec}: no such file, or no images found there", file=sys.stderr)
+        failures.append(spec)
+
+    rows: list[dict[str, Any]] = []
+    for path in files:
+        result = detector.predict_batch([path])[0]
+        if isinstance(result, PredictionError):
+            print(f"error: {result.error}", file=sys.stderr, flush=True)
+            failures.append(str(path))
+        elif fmt is None and not quiet:
+            print(f"{path}  score={result.score:.4f}  {'FAKE' if result.is_fake else 'REAL'}", flush=True)
+        rows.append(_row(result))
+
+    if fmt is not None and rows:
+        _write_atomic(Path(output), _render(rows, fmt))  # type: ignore[arg-type]
+        if not quiet:
+            print(f"wrote {len(rows)} row{'s' if len(rows) != 1 else ''} to {output}", file=sys.stderr)
+    if not files:
+        print("error: no images to score", file=sys.stderr)
+        return 1
+    total = len(files) + len(unmatched)
+    if failures and total > 1 and not quiet:
+        listed = ", ".join(failures[:_MAX_LISTED_FAILURES])
+        more = f" and {len(failures) - _MAX_LISTED_FAILURES} more" if len(failures) > _MAX_LISTED_FAILURES else ""
+        print(f"{len(failures)} of {total} inputs failed: {listed}{more}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``predict`` options; ``vars(parser.parse_args())`` matches :func:`run_predict`'s keywords."""
+    parser.add_argument("inputs", nargs="+", metavar="IMAGES", help="image files, folders (recursive) or quoted globs")
+    parser.add_argument("--model", "-m", required=True, help="exported fakedamage .onnx model")
+    parser.add_argument("--output", "-o", default=None, help="write results to a .csv or .jsonl file instead of stdout")
+    parser.add_argument("--threshold", type=_probability, default=None, help="decision threshold (default: the model's)")
+    parser.add_argument("--batch-size", type=_positive_int, default=16, help="most tiles per model run (default: 16)")
+    parser.add_argument("--threads", type=_positive_int, default=None, help="onnxruntime intra-op threads")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry point: ``python -m fakedamage.runtime.predict``."""
+    parser = argparse.ArgumentParser(
+        prog="fakedamage predict", description="Score product photos for AI-painted damage with an ONNX model."
+    )
+    add_predict_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    return run_predict(**vars(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

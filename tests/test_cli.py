@@ -1,0 +1,140 @@
+"""The command line, end to end, in real subprocesses."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_cli
+
+
+def test_help_lists_every_verb():
+    out = run_cli("--help").stdout
+    for verb in ("synth", "train", "eval", "export", "predict", "demo"):
+        assert verb in out
+
+
+@pytest.mark.parametrize("verb", ["synth", "train", "eval", "export", "demo"])
+def test_verb_help_shows_config(verb):
+    out = run_cli(verb, "--help").stdout
+    assert f"fakedamage {verb}" in out and "key=value" in out
+
+
+def test_predict_help():
+    assert "--model" in run_cli("predict", "--help").stdout
+
+
+def test_console_script_installed():
+    script = Path(sys.executable).parent / "fakedamage"
+    assert script.exists(), "pip install -e . should install the `fakedamage` console script"
+
+
+def test_unknown_verb_suggests():
+    proc = run_cli("trian", check=False)
+    assert proc.returncode == 2
+    assert "did you mean 'fakedamage train'" in proc.stderr
+
+
+def test_config_typo_rejected_with_valid_keys():
+    proc = run_cli("train", "trainer.epocs=3", check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    line = proc.stderr.strip()
+    assert "trainer.epocs" in line and "did you mean 'trainer.epochs'" in line and "lr" in line
+
+
+def test_unknown_group_option_named():
+    proc = run_cli("train", "model=resnet181", check=False)
+    assert proc.returncode == 2
+    assert "resnet18" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_required_value():
+    proc = run_cli("eval", check=False)
+    assert proc.returncode == 2 and "weights" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_manifest_is_one_line(tmp_path):
+    proc = run_cli("train", f"run_dir={tmp_path}", f"data.manifest={tmp_path}/nope.csv", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "nope.csv" in proc.stderr and "fakedamage synth" in proc.stderr
+
+
+def test_python_m_train_entry_point():
+    proc = __import__("subprocess").run([sys.executable, "-m", "fakedamage.train", "--show", "trainer.epochs=2"],
+                                        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "epochs: 2" in proc.stdout
+
+
+def test_pipeline_writes_run_folder(pipeline):
+    run = pipeline["run"]
+    for rel in ("config.yaml", "weights/best.safetensors", "weights/best.json", "weights/last.safetensors",
+                "metrics.csv", "model.onnx", "model.json", "data/manifest.csv", "data/sources.csv"):
+        assert (run / rel).is_file(), rel
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert len(rows) == 1 and "val_auc" in rows[0]
+    side = json.loads((run / "weights" / "best.json").read_text())
+    assert side["meta"]["backbone"] == "resnet10t" and side["meta"]["tile_size"] == 64
+
+
+def test_pipeline_eval_outputs(pipeline):
+    out = pipeline["best"].parent / "eval-test"
+    m = json.loads((out / "metrics.json").read_text())
+    o = m["metrics"]["overall"]
+    assert o["n"] > 0 and 0.0 <= o["auc"] <= 1.0 and "tpr_at_1fpr" in o
+    assert (out / "roc.png").stat().st_size > 1000
+    assert "AUC" in pipeline["eval"].stdout
+
+
+def test_pipeline_export_prints_next_commands(pipeline):
+    assert "fakedamage predict" in pipeline["export"].stdout
+    assert "parity" in pipeline["export"].stderr
+
+
+def test_pipeline_predict_csv(pipeline):
+    rows = list(csv.DictReader(open(pipeline["run"] / "preds.csv")))
+    n_images = len(list((pipeline["run"] / "data" / "images").rglob("*.jpg")))
+    assert len(rows) == n_images > 0
+    assert {"path", "score", "is_fake"} <= set(rows[0])
+    assert all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
+
+
+def test_predict_folder_with_corrupt_file_goes_on(pipeline, tmp_path):
+    imgs = sorted((pipeline["run"] / "data" / "images").rglob("*.jpg"))[:2]
+    for p in imgs:
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    (tmp_path / "broken.jpg").write_bytes(imgs[0].read_bytes()[:300])
+    proc = run_cli("predict", str(tmp_path), "--model", str(pipeline["onnx"]), check=False)
+    assert proc.returncode == 1
+    assert len([l for l in proc.stdout.splitlines() if "score=" in l]) == 2
+    assert "broken.jpg" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", None], ids=["empty", "text", "truncated"])
+def test_predict_single_bad_file(pipeline, tmp_path, content):
+    bad = tmp_path / "claim.jpg"
+    if content is None:
+        src = sorted((pipeline["run"] / "data" / "images").rglob("*.jpg"))[0].read_bytes()
+        content = src[: len(src) // 2]
+    bad.write_bytes(content)
+    proc = run_cli("predict", str(bad), "--model", str(pipeline["onnx"]), check=False)
+    assert proc.returncode != 0
+    err = [l for l in proc.stderr.strip().splitlines() if l]
+    assert err and "claim.jpg" in err[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_demo_smoke(tmp_path):
+    proc = run_cli("demo", "experiment=smoke", f"run_dir={tmp_path / 'demo'}")
+    out = proc.stdout
+    for needle in ("fakedamage demo summary", "held-out", "AUC", "TPR@1%FPR", "ONNX parity", "images/s", "run folder"):
+        assert needle in out, needle
+    summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
+    assert summary["parity"]["ok"] and summary["dataset"]["images"] > 0
+    for rel in ("config.yaml", "metrics.csv", "metrics.json", "roc.png", "model.onnx", "weights/best.safetensors"):
+        assert (tmp_path / "demo" / rel).is_file(), rel
