@@ -64,10 +64,10 @@ def test_load_modes(tmp_path, mode):
         assert a.min() < 60
 
 
-def test_rgba_transparent_is_white(tmp_path):
+def test_rgba_drops_alpha_like_the_runtime(tmp_path):
     im = Image.new("RGBA", (8, 6), (10, 20, 30, 0))
     im.save(tmp_path / "t.png")
-    assert (load_rgb(tmp_path / "t.png") == 255).all()
+    assert (load_rgb(tmp_path / "t.png") == (10, 20, 30)).all()
 
 
 def test_exif_orientation(tmp_path):

@@ -96,3 +96,14 @@ def test_autoencoder_families_roundtrip(tmp_path, decoder):
 def test_unknown_generator_suggests():
     with pytest.raises(ValueError, match="did you mean 'autoencoder'"):
         create_generator("autoencodr")
+
+
+def test_crop_of_a_pasted_fake_shows_the_edit():
+    from fakedamage.data.dataset import random_crop_origin
+
+    mask = np.zeros((256, 256), bool)
+    mask[200:204, 10:14] = True
+    for seed in range(20):
+        y, x = random_crop_origin(256, 256, 128, np.random.default_rng(seed), mask)
+        assert 0 <= y <= 128 and 0 <= x <= 128
+        assert mask[y : y + 128, x : x + 128].any()

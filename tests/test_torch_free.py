@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
@@ -41,3 +43,21 @@ def test_cli_predict_is_torch_free(pipeline):
     )
     proc = _run(code)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_runtime_extra_installs_and_predicts_without_torch(pipeline, tmp_path):
+    """What a platform team does: a fresh venv with only `fakedamage[runtime]`, then predict."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    pip = subprocess.run([str(py), "-m", "pip", "install", "-q", f"{REPO}[runtime]"],
+                         capture_output=True, text=True, timeout=600)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    has_torch = subprocess.run([str(py), "-c", "import torch"], capture_output=True, timeout=60)
+    assert has_torch.returncode != 0, "the runtime extra must not pull in torch"
+    img = sorted((pipeline["run"] / "data" / "images").rglob("*.jpg"))[0]
+    proc = subprocess.run([str(venv / "bin" / "fakedamage"), "predict", str(img), "--model", str(pipeline["onnx"])],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "score=" in proc.stdout

@@ -64,7 +64,7 @@ def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence,
 
     root = Path(root)
     rows = []
-    for s in tqdm(samples, desc="eval", disable=not progress, leave=False):
+    for s in tqdm(samples, desc="eval", disable=None if progress else True, leave=False):
         score = score_fn(load_image(root / s.path))
         rows.append({"id": s.id, "path": s.path, "label": s.label, "variant": s.variant,
                      "generator": s.generator, "damage": s.damage, "source": s.source, "score": score})

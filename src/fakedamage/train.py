@@ -81,6 +81,7 @@ class TrainerConfig:
     threads: int | None = None
     seed: int = 0
     select_metric: str = "tpr_at_1fpr"
+    ema_decay: float | None = 0.99
     max_steps_per_epoch: int | None = None
     progress: bool = True
 
@@ -127,6 +128,7 @@ def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_di
     """
     import timm.optim
     import timm.scheduler
+    import timm.utils
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
@@ -170,6 +172,9 @@ def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_di
     n_fake = sum(s.label for s in train_s)
     pos_weight = torch.tensor([(len(train_s) - n_fake) / max(1, n_fake)], device=device)
     criterion = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    # Validation, checkpoints and export use the EMA weights when enabled (timm's ModelEmaV3).
+    ema = timm.utils.ModelEmaV3(model, decay=trainer.ema_decay, use_warmup=True) if trainer.ema_decay else None
+    eval_model = lambda: ema.module if ema is not None else model  # noqa: E731
 
     history: list[dict] = []
     best_key: tuple[float, float] | None = None
@@ -183,7 +188,7 @@ def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_di
         ds.set_epoch(epoch)
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
         bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{trainer.epochs}",
-                   disable=not trainer.progress, leave=False)
+                   disable=None if trainer.progress else True, leave=False)
         for i, (x, y) in enumerate(bar):
             if i >= steps_per_epoch:
                 break
@@ -194,6 +199,8 @@ def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_di
             if trainer.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
             optimizer.step()
+            if ema is not None:
+                ema.update(model, step=step)
             step += 1
             scheduler.step_update(step)
             seen += len(x)
@@ -201,7 +208,7 @@ def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_di
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{seen / (time.perf_counter() - t0):.1f}")
         scheduler.step(epoch + 1)
         train_time = time.perf_counter() - t0
-        preds = evaluate_samples(TorchScorer(model, meta, device), val_s, manifest.parent)
+        preds = evaluate_samples(TorchScorer(eval_model(), meta, device), val_s, manifest.parent)
         val = binary_metrics([p["label"] for p in preds], [p["score"] for p in preds], meta.threshold)
         row = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"],
                "train_loss": loss_sum / max(1, seen), "train_img_s": seen / train_time,
@@ -213,11 +220,11 @@ def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_di
                 w.writeheader()
                 w.writerows(history)
         key = _selection_key(val, trainer.select_metric)
-        save_checkpoint(model, meta, last_path, finite(val), config, {"epoch": epoch + 1, "step": step})
+        save_checkpoint(eval_model(), meta, last_path, finite(val), config, {"epoch": epoch + 1, "step": step})
         improved = best_key is None or key > best_key
         if improved:
             best_key, best_metrics = key, {"epoch": epoch + 1, **val}
-            save_checkpoint(model, meta, best_path, finite(val), config, {"epoch": epoch + 1, "step": step})
+            save_checkpoint(eval_model(), meta, best_path, finite(val), config, {"epoch": epoch + 1, "step": step})
         log.info("epoch %d/%d loss %.4f val auc %.4f tpr@1%%fpr %.3f%s", epoch + 1, trainer.epochs,
                  row["train_loss"], val["auc"], val["tpr_at_1fpr"], "  (best)" if improved else "")
         if trainer.progress:

@@ -59,7 +59,11 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
     bench = benchmark_onnx(onnx_path, bench_imgs)
 
     stage("predict on sample images with the torch-free Detector")
-    samples = [r for r in test_rows if r.variant == "pristine"][:2] + [r for r in test_rows if r.label == 1][:2]
+    # two reals and two fakes, each from a different held-out photo where possible
+    def spread(rs):
+        firsts = list({r.source: r for r in reversed(rs)}.values())
+        return (firsts + rs)[:2]
+    samples = spread([r for r in test_rows if r.variant == "pristine"]) + spread([r for r in test_rows if r.label == 1])
     sample_paths = [str(manifest.parent / r.path) for r in samples]
     run_predict(sample_paths, str(onnx_path), output=str(run_dir / "sample_predictions.csv"), quiet=True)
     det = Detector(onnx_path)

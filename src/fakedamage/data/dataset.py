@@ -18,13 +18,18 @@ __all__ = ["CropDataset", "random_crop_origin"]
 
 def random_crop_origin(h: int, w: int, size: int, rng: np.random.Generator,
                        mask: np.ndarray | None = None) -> tuple[int, int]:
-    """Origin of a ``size`` crop; if a mask is given the crop contains a masked pixel."""
+    """Origin ``(y, x)`` of a ``size`` crop inside an ``h`` x ``w`` image.
+
+    With a mask, a random masked pixel is placed in the central half of the crop
+    (clipped at the borders), so a crop labelled fake really shows the edit.
+    """
     if mask is not None and mask.any():
         ys, xs = np.nonzero(mask)
         j = int(rng.integers(len(ys)))
-        y_lo, y_hi = max(0, ys[j] - size + 1), min(h - size, ys[j])
-        x_lo, x_hi = max(0, xs[j] - size + 1), min(w - size, xs[j])
-        return int(rng.integers(y_lo, y_hi + 1)), int(rng.integers(x_lo, x_hi + 1))
+        q = size // 4
+        y = int(ys[j]) - int(rng.integers(q, size - q))
+        x = int(xs[j]) - int(rng.integers(q, size - q))
+        return min(max(0, y), h - size), min(max(0, x), w - size)
     return int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
 
 

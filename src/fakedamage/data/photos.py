@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from ..runtime.image_io import load_image
 from ..utils.io import atomic_path
 
 __all__ = [
@@ -315,7 +316,7 @@ def _colourfulness(path: Path) -> float:
         if im.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"):
             return 0.0
         im.draft("RGB", (256, 256))  # fast JPEG decode at reduced scale
-        thumb = _to_rgb_image(im).resize((96, 96), Image.Resampling.BILINEAR)
+        thumb = im.convert("RGB").resize((96, 96), Image.Resampling.BILINEAR)
     a = np.asarray(thumb, dtype=np.int16)
     return float(np.mean(a.max(axis=2) - a.min(axis=2)))
 
@@ -326,7 +327,8 @@ def _is_usable(photo: PhotoSource, min_side: int) -> bool:
         if min(w, h) < min_side:
             return False
         return _colourfulness(photo.path) >= MIN_COLOURFULNESS
-    except Exception as e:  # unreadable file in a system folder: skip, do not fail the catalogue
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        # unreadable file in a system folder: skip, do not fail the catalogue
         log.warning("skipping %s: %s", photo.path, e)
         return False
 
@@ -364,65 +366,22 @@ def find_offline_photos(min_side: int = 256, include: Sequence[str] | None = Non
 # --------------------------------------------------------------------------- loading
 
 
-def _to_rgb_image(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Convert any PIL mode to RGB; transparency is composited onto ``background``."""
-    mode = im.mode
-    if mode == "RGB":
-        return im
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        if mode == "F":
-            a = a * 255.0 if a.size and np.nanmax(a) <= 1.0 else a
-        elif mode.startswith("I;16") or (a.size and a.max() > 255):
-            a = a / 257.0  # 16-bit range to 8-bit
-        a = np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
-        return Image.fromarray(a, "L").convert("RGB")
-    if mode == "P":
-        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
-        mode = im.mode
-        if mode == "RGB":
-            return im
-    if mode in ("LA", "PA", "La", "RGBa"):
-        im = im.convert("RGBA")
-        mode = "RGBA"
-    if mode == "RGBA":
-        base = Image.new("RGB", im.size, background)
-        base.paste(im, mask=im.getchannel("A"))
-        return base
-    return im.convert("RGB")  # 1, L, CMYK, YCbCr, HSV, ...
+def load_rgb(path: str | os.PathLike, max_pixels: int = 200_000_000) -> np.ndarray:
+    """Decode a photo to ``(H, W, 3)`` uint8 RGB with the runtime's decoder.
 
-
-def load_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file to RGB.
-
-    EXIF orientation is applied; any mode is converted (L, LA, P, RGBA, CMYK, 16-bit:
-    scaled to 8 bits); transparent pixels are composited onto white. Multi-frame
-    files give their first frame.
-
-    Args:
-        path: Image file.
-
-    Returns:
-        ``(H, W, 3)`` uint8 RGB array (C-contiguous, writeable).
+    Training data and the deployed :class:`~fakedamage.Detector` decode through the
+    same function (:func:`fakedamage.runtime.image_io.load_image`: EXIF orientation,
+    every mode converted, alpha dropped, first frame of animations), so the model
+    is trained on the pixels it will see.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: The file exists but is not a decodable image (message names it).
+        ValueError: The file is not a decodable image (message names it).
     """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such image file")
-    try:
-        with Image.open(p) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im) or im
-            rgb = _to_rgb_image(im)
-            arr = np.array(rgb, dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{p}: cannot read image ({type(e).__name__}: {e})") from None
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.size == 0:
-        raise ValueError(f"{p}: decoded to unexpected shape {arr.shape}")
-    return arr
+    return load_image(p, max_pixels=max_pixels)
 
 
 # --------------------------------------------------------------------------- csv

@@ -201,7 +201,7 @@ def synthesize(
     shard_dir.mkdir(parents=True, exist_ok=True)
     splits = split_sources([p.name for p in photos], cfg.val_fraction, cfg.test_fraction, cfg.seed)
     failures: list[str] = []
-    for photo in tqdm(photos, desc="synth", disable=not progress):
+    for photo in tqdm(photos, desc="synth", disable=None if progress else True):
         shard = shard_dir / f"{_slug(photo.name)}.csv"
         if shard.exists():
             continue

@@ -139,7 +139,7 @@ def train_autoencoder(
     model.train()
     loss_val = float("nan")
     done = 0
-    bar = tqdm(range(steps), desc=f"autoencoder[{cfg.decoder}]", disable=not progress, leave=False)
+    bar = tqdm(range(steps), desc=f"autoencoder[{cfg.decoder}]", disable=None if progress else True, leave=False)
     for done in bar:
         x = _random_crops(images, batch_size, crop, rng)
         y = model(x)
@@ -148,7 +148,7 @@ def train_autoencoder(
         loss.backward()
         opt.step()
         sched.step()
-        loss_val = float(loss)
+        loss_val = float(loss.detach())
         bar.set_postfix(loss=f"{loss_val:.4f}")
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
