@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned, so nothing else resolves another torch build
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e ".[train,runtime,dev]"
+	$(BIN)/pip install -q -e ".[train,runtime,diffusers,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)

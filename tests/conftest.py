@@ -28,7 +28,7 @@ def pipeline(tmp_path_factory) -> dict[str, Path]:
     """synth -> train -> eval -> export -> predict through the CLI, on the smoke experiment."""
     run = tmp_path_factory.mktemp("pipeline") / "run"
     common = ["experiment=smoke", f"run_dir={run}"]
-    out = {"run": run, "manifest": run / "data" / "manifest.csv"}
+    out = {"run": run, "manifest": run / "data" / "manifest.parquet"}
     out["synth"] = run_cli("synth", *common)
     out["train"] = run_cli("train", *common)
     best = run / "weights" / "best.safetensors"

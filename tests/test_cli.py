@@ -74,7 +74,7 @@ def test_python_m_train_entry_point():
 def test_pipeline_writes_run_folder(pipeline):
     run = pipeline["run"]
     for rel in ("config.yaml", "weights/best.safetensors", "weights/best.json", "weights/last.safetensors",
-                "metrics.csv", "model.onnx", "model.json", "data/manifest.csv", "data/sources.csv"):
+                "metrics.csv", "model.onnx", "model.json", "data/manifest.parquet", "data/sources.csv"):
         assert (run / rel).is_file(), rel
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert len(rows) == 1 and "val_auc" in rows[0]

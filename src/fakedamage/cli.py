@@ -2,7 +2,7 @@
 
     fakedamage demo                                   # everything, offline, on CPU
     fakedamage synth data.root=data/mine              # make a dataset
-    fakedamage train data.manifest=data/mine/manifest.csv trainer.epochs=3
+    fakedamage train data.manifest=data/mine/manifest.parquet trainer.epochs=3
     fakedamage eval weights=runs/train/weights/best.safetensors data.manifest=...
     fakedamage export weights=runs/train/weights/best.safetensors data.manifest=...
     fakedamage predict photos/ --model runs/train/model.onnx --output preds.csv

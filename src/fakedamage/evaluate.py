@@ -59,7 +59,7 @@ class TorchScorer:
 
 def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence, root: str | Path,
                      progress: bool = False) -> list[dict]:
-    """Score manifest rows; returns one dict per image (``id, path, label, variant, generator, damage, score``)."""
+    """Score manifest rows; returns one dict per image (``id, path, label, variant, generator, damage_type, score``)."""
     from tqdm.auto import tqdm
 
     root = Path(root)
@@ -67,27 +67,34 @@ def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence,
     for s in tqdm(samples, desc="eval", disable=None if progress else True, leave=False):
         score = score_fn(load_image(root / s.path))
         rows.append({"id": s.id, "path": s.path, "label": s.label, "variant": s.variant,
-                     "generator": s.generator, "damage": s.damage, "source": s.source, "score": score})
+                     "generator": s.generator, "damage_type": s.damage_type, "source_id": s.source_id,
+                     "score": score})
     return rows
 
 
 def group_metrics(preds: Sequence[dict], threshold: float) -> dict:
-    """Overall metrics plus, for each fake variant and generator, fakes of that group vs all reals."""
+    """Overall metrics; for each fake variant, generator and damage type, that group's fakes vs all
+    reals; for each real variant (pristine, real_damage), those reals vs all fakes."""
     labels = np.array([p["label"] for p in preds])
     scores = np.array([p["score"] for p in preds])
     out = {"overall": binary_metrics(labels, scores, threshold)}
     reals = labels == 0
-    for key in ("variant", "generator", "damage"):
+    for key in ("variant", "generator", "damage_type"):
         groups = sorted({p[key] for p in preds if p["label"] == 1 and p[key]})
         for g in groups:
             sel = reals | np.array([p["label"] == 1 and p[key] == g for p in preds])
             out[f"{key}={g}"] = binary_metrics(labels[sel], scores[sel], threshold)
+    fakes = labels == 1
+    for v in sorted({p["variant"] for p in preds if p["label"] == 0}):
+        # a real variant (pristine, real_damage) against all fakes: is it a source of false positives?
+        sel = fakes | np.array([p["label"] == 0 and p["variant"] == v for p in preds])
+        out[f"variant={v}"] = binary_metrics(labels[sel], scores[sel], threshold)
     return out
 
 
 def save_predictions(preds: Sequence[dict], path: str | Path) -> Path:
     """Write per-image predictions as CSV (atomic)."""
-    cols = ["id", "path", "label", "variant", "generator", "damage", "source", "score"]
+    cols = ["id", "path", "label", "variant", "generator", "damage_type", "source_id", "score"]
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")

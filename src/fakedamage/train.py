@@ -3,11 +3,11 @@
 Library use (plain dataclasses, no Hydra)::
 
     from fakedamage.train import DataConfig, ModelConfig, TrainerConfig, fit
-    result = fit(DataConfig(manifest="data/manifest.csv"), ModelConfig(), TrainerConfig(epochs=3), "runs/x")
+    result = fit(DataConfig(manifest="data/manifest.parquet"), ModelConfig(), TrainerConfig(epochs=3), "runs/x")
 
 Command line (Hydra ``key=value`` overrides)::
 
-    fakedamage train data.manifest=data/manifest.csv trainer.epochs=3
+    fakedamage train data.manifest=data/manifest.parquet trainer.epochs=3
     python -m fakedamage.train model.backbone=resnet18
 """
 

@@ -61,7 +61,7 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
     stage("predict on sample images with the torch-free Detector")
     # two reals and two fakes, each from a different held-out photo where possible
     def spread(rs):
-        firsts = list({r.source: r for r in reversed(rs)}.values())
+        firsts = list({r.source_id: r for r in reversed(rs)}.values())
         return (firsts + rs)[:2]
     samples = spread([r for r in test_rows if r.variant == "pristine"]) + spread([r for r in test_rows if r.label == 1])
     sample_paths = [str(manifest.parent / r.path) for r in samples]
@@ -77,8 +77,8 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
     n_real = sum(1 for r in rows if r.label == 0)
     summary = {
         "dataset": {"images": len(rows), "real": n_real, "fake": len(rows) - n_real,
-                    "photos": len({r.source for r in rows}), "manifest": str(manifest),
-                    "test_images": len(test_rows), "test_photos": len({r.source for r in test_rows})},
+                    "photos": len({r.source_id for r in rows}), "manifest": str(manifest),
+                    "test_images": len(test_rows), "test_photos": len({r.source_id for r in test_rows})},
         "test": overall, "parity": parity.to_dict(), "onnx_benchmark": bench, "wall_seconds": round(wall, 1),
         "best_epoch": result.best_metrics.get("epoch"),
     }

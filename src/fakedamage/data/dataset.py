@@ -75,8 +75,8 @@ class CropDataset(Dataset):
             image = np.pad(image, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="reflect")
             h, w = image.shape[:2]
         mask = None
-        if s.variant == "inpaint_pasted" and s.mask:
-            mask = np.asarray(Image.open(self.root / s.mask).convert("L")) > 127
+        if s.variant == "inpaint_pasted" and s.mask_path:
+            mask = np.asarray(Image.open(self.root / s.mask_path).convert("L")) > 127
             if mask.shape != (h, w):
                 mask = None
         y, x = random_crop_origin(h, w, size, rng, mask)

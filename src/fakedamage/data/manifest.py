@@ -1,105 +1,121 @@
-"""The manifest: one CSV row per image, real or fake, with everything a trainer needs.
+"""The manifest: one Parquet row per image, real or fake, with everything a trainer needs.
 
-Columns:
+Schema (:data:`SCHEMA`):
     id: unique, stable item id.
     path: image file, relative to the manifest's folder.
-    label: 0 real, 1 AI-made damage.
-    variant: ``pristine`` | ``real_damage`` (label 0) | ``inpaint_pasted`` |
-        ``inpaint_full`` | ``reconstruction`` (label 1).
+    label: 0 real, 1 fake (edited damage).
+    variant: ``pristine`` | ``real_damage`` (label 0; simulated hard negative) |
+        ``inpaint_pasted`` | ``inpaint_full`` | ``reconstruction`` (label 1).
     generator: generator name (empty for reals).
-    damage: damage kind (empty for pristine).
-    source: id of the real photo the image was cut from; splits never share a source.
+    damage_type: ``crack`` | ``stain`` | ``scratch`` | ``tear`` | ``chip`` (empty for pristine/reconstruction).
+    source_id: the real photo the image derives from; splits never share one.
+    mask_path: edited-region mask PNG relative to the manifest folder (empty if none).
+    prompt: text prompt of text-guided generators (empty otherwise).
+    seed: per-item seed.
+    encoding: final file encoding, e.g. ``jpeg:q87`` (one policy for both labels).
+    width, height: image size in pixels.
     split: ``train`` | ``val`` | ``test``.
-    mask: edited-region mask PNG relative to the manifest folder (empty if none).
-    jpeg_quality: quality of the final JPEG encoding (same distribution for both labels).
-    height, width: image size in pixels.
+    licence: licence of the source photo.
+    source: where the source photo came from (package or folder).
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from ..utils.io import atomic_path
 
-__all__ = ["Sample", "VARIANT_LABELS", "MANIFEST_COLUMNS", "read_manifest", "write_manifest", "write_rows"]
+__all__ = ["Sample", "SCHEMA", "VARIANT_LABELS", "VARIANTS", "SPLITS", "MANIFEST_COLUMNS", "read_manifest",
+           "write_manifest", "validate_rows"]
 
 VARIANT_LABELS = {"pristine": 0, "real_damage": 0, "inpaint_pasted": 1, "inpaint_full": 1, "reconstruction": 1}
+VARIANTS = tuple(VARIANT_LABELS)
 SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One manifest row (paths as written: relative to the manifest folder)."""
+    """One manifest row (paths relative to the manifest folder)."""
 
     id: str
     path: str
     label: int
     variant: str
     generator: str
-    damage: str
-    source: str
-    split: str
-    mask: str
-    jpeg_quality: int
-    height: int
+    damage_type: str
+    source_id: str
+    mask_path: str
+    prompt: str
+    seed: int
+    encoding: str
     width: int
+    height: int
+    split: str
+    licence: str
+    source: str
 
 
+_TYPES = {"label": pa.int8(), "seed": pa.int64(), "width": pa.int32(), "height": pa.int32()}
+SCHEMA = pa.schema([pa.field(f.name, _TYPES.get(f.name, pa.string()), nullable=False) for f in fields(Sample)])
 MANIFEST_COLUMNS = [f.name for f in fields(Sample)]
 
 
-def write_rows(rows: Iterable[Sample], path: str | os.PathLike) -> Path:
-    """Write rows as CSV atomically (temporary file, then rename)."""
+def validate_rows(rows: Sequence[Sample], where: str = "manifest") -> None:
+    """Check labels, variants, splits and ids; raise ``ValueError`` naming the first bad row."""
+    seen: set[str] = set()
+    for i, s in enumerate(rows):
+        if s.variant not in VARIANT_LABELS:
+            raise ValueError(f"{where}: row {i} ({s.id}): unknown variant {s.variant!r}; valid: {VARIANTS}")
+        if VARIANT_LABELS[s.variant] != s.label:
+            raise ValueError(f"{where}: row {i} ({s.id}): variant {s.variant!r} needs label {VARIANT_LABELS[s.variant]}")
+        if s.split not in SPLITS:
+            raise ValueError(f"{where}: row {i} ({s.id}): split {s.split!r} is not one of {SPLITS}")
+        if s.id in seen:
+            raise ValueError(f"{where}: duplicate id {s.id!r}")
+        seen.add(s.id)
+
+
+def write_manifest(rows: Iterable[Sample], path: str | os.PathLike) -> Path:
+    """Validate and write rows as Parquet atomically (temporary file, then rename)."""
+    rows = list(rows)
+    validate_rows(rows, str(path))
+    table = pa.Table.from_pylist([asdict(r) for r in rows], schema=SCHEMA)
     with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
-            w.writeheader()
-            for r in rows:
-                w.writerow(asdict(r))
+        pq.write_table(table, tmp)
     return Path(path)
-
-
-write_manifest = write_rows
 
 
 def read_manifest(path: str | os.PathLike, splits: Sequence[str] | None = None) -> list[Sample]:
     """Read and validate a manifest.
 
     Args:
-        path: The manifest CSV.
+        path: The manifest ``.parquet`` file.
         splits: Keep only these splits (default: all).
 
     Raises:
         FileNotFoundError: the manifest does not exist (the message says how to make one).
-        ValueError: a column is missing or a value is invalid (file and line named).
+        ValueError: not a fakedamage manifest (missing columns, bad values), file named.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: manifest not found; build one with `fakedamage synth` or pass data.manifest=PATH")
-    out: list[Sample] = []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: not a fakedamage manifest, missing columns {missing}")
-        for line, row in enumerate(reader, start=2):
-            try:
-                s = Sample(
-                    id=row["id"], path=row["path"], label=int(row["label"]), variant=row["variant"],
-                    generator=row["generator"], damage=row["damage"], source=row["source"], split=row["split"],
-                    mask=row["mask"], jpeg_quality=int(row["jpeg_quality"] or 0),
-                    height=int(row["height"]), width=int(row["width"]),
-                )
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"{path}:{line}: bad value ({e}); fix or regenerate the manifest") from None
-            if s.variant not in VARIANT_LABELS or VARIANT_LABELS[s.variant] != s.label:
-                raise ValueError(f"{path}:{line}: variant {s.variant!r} does not fit label {s.label}")
-            if s.split not in SPLITS:
-                raise ValueError(f"{path}:{line}: split {s.split!r} is not one of {SPLITS}")
-            if splits is None or s.split in splits:
-                out.append(s)
-    return out
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise ValueError(f"{path}: not a Parquet manifest ({str(e).splitlines()[0]})") from None
+    missing = [c for c in MANIFEST_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{path}: not a fakedamage manifest, missing columns {missing}")
+    try:
+        table = table.select(MANIFEST_COLUMNS).cast(SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise ValueError(f"{path}: column types do not match the manifest schema ({e})") from None
+    rows = [Sample(**r) for r in table.to_pylist()]
+    validate_rows(rows, str(path))
+    return [r for r in rows if splits is None or r.split in splits]

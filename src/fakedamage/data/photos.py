@@ -47,6 +47,9 @@ __all__ = [
     "load_rgb",
     "image_size",
     "write_sources_csv",
+    "photos_from_dirs",
+    "dhash",
+    "dedupe_photos",
 ]
 
 log = logging.getLogger(__name__)
@@ -382,6 +385,70 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = 200_000_000) -> np.ndarr
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such image file")
     return load_image(p, max_pixels=max_pixels)
+
+
+def photos_from_dirs(dirs: Sequence[str | os.PathLike], min_side: int = 256) -> tuple[list[PhotoSource], list[str]]:
+    """Your own real photos: every image file under ``dirs`` (recursive, hidden entries skipped).
+
+    Unreadable files and photos whose shorter side is below ``min_side`` are skipped
+    and reported. A ``LICENSE``/``LICENCE`` file in a folder is recorded as the
+    licence of its photos; otherwise the licence is ``unknown (user folder)``.
+
+    Returns:
+        The photos (named ``user/<folder>/<relative path>``) and one line per skipped file.
+    """
+    photos: list[PhotoSource] = []
+    skipped: list[str] = []
+    for d in dirs:
+        root = Path(d)
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: photo folder not found; fix data.photos.dirs")
+        lic = next((f for f in (root / "LICENSE", root / "LICENCE", root / "LICENSE.txt") if f.is_file()), None)
+        licence = f"see {lic}" if lic else "unknown (user folder)"
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            if path.suffix.lower() not in _IMAGE_SUFFIXES or any(p.startswith(".") for p in rel.parts):
+                continue
+            try:
+                w, h = image_size(path)
+            except ValueError as e:
+                skipped.append(str(e))
+                continue
+            if min(w, h) < min_side:
+                skipped.append(f"{path}: {w}x{h} is smaller than min_side={min_side}")
+                continue
+            photos.append(PhotoSource(path=path.resolve(), source=f"folder:{root}", name=f"user/{root.name}/{rel.as_posix()}",
+                                      licence=licence, credit=str(root)))
+    return photos, skipped
+
+
+def dhash(path: str | os.PathLike, size: int = 8) -> int:
+    """64-bit difference hash of a photo (robust to resizing and re-encoding)."""
+    with Image.open(path) as im:
+        im.draft("L", (size * 8, size * 8))
+        g = np.asarray(im.convert("L").resize((size + 1, size), Image.Resampling.BILINEAR), dtype=np.int16)
+    bits = (g[:, 1:] > g[:, :-1]).flatten()
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
+def dedupe_photos(photos: Sequence[PhotoSource], max_distance: int = 4) -> tuple[list[PhotoSource], list[str]]:
+    """Drop near-duplicate photos (dHash Hamming distance <= ``max_distance``), keeping the first by name.
+
+    Returns:
+        The kept photos and one line per dropped photo naming what it duplicates.
+    """
+    kept: list[PhotoSource] = []
+    hashes: list[int] = []
+    dropped: list[str] = []
+    for p in sorted(photos, key=lambda p: p.name):
+        h = dhash(p.path)
+        twin = next((k for k, hk in zip(kept, hashes) if bin(h ^ hk).count("1") <= max_distance), None)
+        if twin is not None:
+            dropped.append(f"{p.name} (near-duplicate of {twin.name})")
+            continue
+        kept.append(p)
+        hashes.append(h)
+    return kept, dropped
 
 
 # --------------------------------------------------------------------------- csv

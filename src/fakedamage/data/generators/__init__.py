@@ -1,7 +1,26 @@
-"""Fake-damage generators (a registry; see :mod:`.base`)."""
+"""Fake-damage generators: a registry (see :mod:`.base`).
 
+* ``autoencoder``: learned-decoder surrogates (three decoder families), offline;
+* ``classical``: OpenCV seamless cloning + inpainting, a non-AI editor;
+* ``diffusers``: any diffusers inpainting pipeline (imported only when used).
+
+Fakes made elsewhere are ingested by :mod:`fakedamage.data.ingest`.
+"""
+
+from typing import Any
+
+from .autoencoder import DECODERS, AutoencoderGenerator, ConvAutoencoder, train_autoencoder
 from .base import Generator, create_generator, list_generators, register_generator
-from .autoencoder import AutoencoderGenerator, ConvAutoencoder, DECODERS, train_autoencoder
+from .classical import ClassicalGenerator
+
+
+@register_generator("diffusers")
+def _diffusers(**kwargs: Any) -> Generator:
+    # diffusers and transformers are heavy: import them only for this generator
+    from .diffusers import DiffusersInpaintGenerator
+
+    return DiffusersInpaintGenerator(**kwargs)
+
 
 __all__ = [
     "Generator",
@@ -9,6 +28,7 @@ __all__ = [
     "list_generators",
     "register_generator",
     "AutoencoderGenerator",
+    "ClassicalGenerator",
     "ConvAutoencoder",
     "DECODERS",
     "train_autoencoder",

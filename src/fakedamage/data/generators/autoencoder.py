@@ -207,6 +207,9 @@ class AutoencoderGenerator:
         device: torch device string.
     """
 
+    decodes_whole_image = True
+    uses_prompt = False
+
     def __init__(self, weights: str | os.PathLike | None = None, model: ConvAutoencoder | None = None,
                  name: str | None = None, device: str = "cpu") -> None:
         if (weights is None) == (model is None):
@@ -216,7 +219,7 @@ class AutoencoderGenerator:
         self.name = name or f"ae-{self.model.cfg.decoder}"
 
     @torch.no_grad()
-    def regenerate(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    def regenerate(self, image: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0) -> np.ndarray:
         """Encode and decode the whole image; ``(H, W, 3)`` uint8 in, same out."""
         h, w = image.shape[:2]
         m = 2**self.model.cfg.levels

@@ -22,13 +22,20 @@ class Generator(Protocol):
 
     #: Name written to the manifest's ``generator`` column.
     name: str
+    #: True when every output pixel passes the generator (a decoder): such generators
+    #: also make ``inpaint_full`` and ``reconstruction`` variants.
+    decodes_whole_image: bool
+    #: True for text-guided generators; the prompt is recorded in the manifest.
+    uses_prompt: bool
 
-    def regenerate(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def regenerate(self, image: np.ndarray, mask: np.ndarray, prompt: str = "", seed: int = 0) -> np.ndarray:
         """Pass an image through the generator.
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB, damage already painted where ``mask > 0``.
-            mask: ``(H, W)`` float32 in ``[0, 1]``, the edited region.
+            mask: ``(H, W)`` float32 in ``[0, 1]``, the edited region (all zero: no edit).
+            prompt: Damage prompt for text-guided generators.
+            seed: Per-item seed for stochastic generators.
 
         Returns:
             ``(H, W, 3)`` uint8 RGB, the generator's output for the whole image.
