@@ -132,7 +132,8 @@ def test_predict_single_bad_file(pipeline, tmp_path, content):
 def test_demo_smoke(tmp_path):
     proc = run_cli("demo", "experiment=smoke", f"run_dir={tmp_path / 'demo'}")
     out = proc.stdout
-    for needle in ("fakedamage demo summary", "held-out", "AUC", "TPR@1%FPR", "ONNX parity", "images/s", "run folder"):
+    for needle in ("fakedamage demo summary", "held-out", "AUC", "TPR@1%FPR", "per generator", "ONNX parity",
+                   "images/s", "run folder"):
         assert needle in out, needle
     summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
     assert summary["parity"]["ok"] and summary["dataset"]["images"] > 0

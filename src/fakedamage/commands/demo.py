@@ -90,6 +90,9 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
           f"test: {d['test_images']} images from {d['test_photos']} held-out photos")
     print(f"  held-out      AUC {overall['auc']:.4f}   TPR@1%FPR {overall['tpr_at_1fpr']:.3f}   "
           f"TPR@5%FPR {overall['tpr_at_5fpr']:.3f}   AP {overall['ap']:.4f}   EER {overall['eer']:.3f}")
+    per_gen = {k.split("=", 1)[1]: v for k, v in metrics["metrics"].items() if k.startswith("generator=")}
+    if per_gen:
+        print("  per generator " + "   ".join(f"{g} AUC {v['auc']:.3f}" for g, v in per_gen.items()))
     print(f"  ONNX parity   max |Δprob| {parity.max_abs_dprob:.2e} on {parity.n_images} real images, "
           f"{parity.verdicts_agree}/{parity.n_images} verdicts agree")
     print(f"  ONNX speed    {bench['images_per_s']:.1f} images/s ({bench['tiles_per_s']:.0f} tiles/s, "

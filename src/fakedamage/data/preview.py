@@ -28,13 +28,15 @@ def write_preview(rows: Sequence[Sample], root: str | Path, out: str | Path, n: 
     groups: dict[str, dict[str, Sample]] = {}
     for r in rows:
         groups.setdefault(r.id.rsplit("/", 1)[0], {})[r.variant] = r
-    chosen, seen_gen = [], set()
-    for key, g in sorted(groups.items()):
-        gen = next((r.generator for r in g.values() if r.generator), "")
-        if gen not in seen_gen:
-            chosen.append(g)
-            seen_gen.add(gen)
-    chosen += [g for _, g in sorted(groups.items()) if g not in chosen]
+    # one crop per generator first, then one per photo, each from a photo not shown yet
+    ordered = [g for _, g in sorted(groups.items())]
+    gen_of = lambda g: next((r.generator for r in g.values() if r.generator), "")  # noqa: E731
+    src_of = lambda g: next(iter(g.values())).source_id  # noqa: E731
+    chosen: list[dict[str, Sample]] = []
+    for wanted in (lambda g: gen_of(g) not in {gen_of(c) for c in chosen}, lambda g: True):
+        for g in ordered:
+            if g not in chosen and wanted(g) and src_of(g) not in {src_of(c) for c in chosen}:
+                chosen.append(g)
     chosen = chosen[:n]
     cols = ["mask", *VARIANTS]
     head = 18
