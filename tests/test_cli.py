@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def test_missing_manifest_is_one_line(tmp_path):
 
 
 def test_python_m_train_entry_point():
-    proc = __import__("subprocess").run([sys.executable, "-m", "fakedamage.train", "--show", "trainer.epochs=2"],
+    proc = subprocess.run([sys.executable, "-m", "fakedamage.train", "--show", "trainer.epochs=2"],
                                         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "epochs: 2" in proc.stdout

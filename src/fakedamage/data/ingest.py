@@ -26,7 +26,7 @@ from PIL import Image
 from ..utils.io import atomic_path
 from .manifest import VARIANT_LABELS, Sample, write_manifest
 from .photos import load_rgb
-from .synth import SynthConfig, _crop_origins, _seed, _slug, encode_image, split_sources
+from .synth import SynthConfig, crop_origins, encode_image, slugify, stable_seed, split_sources
 
 __all__ = ["import_fakes", "IMPORT_COLUMNS"]
 
@@ -77,14 +77,14 @@ def import_fakes(csv_path: str | Path, out_dir: str | Path, cfg: SynthConfig = S
         except (OSError, ValueError) as err:
             failures.append(f"{csv_path}:{line}: {err}")
             continue
-        source_id = f"import/{_slug(e['source'])}"
-        item_seed = _seed(cfg.seed, name, e["path"])
+        source_id = f"import/{slugify(e['source'])}"
+        item_seed = stable_seed(cfg.seed, name, e["path"])
         rng = np.random.default_rng(item_seed)
         aligned = fake.shape == real.shape and min(fake.shape[:2]) >= cfg.crop_size
-        windows = (_crop_origins(*fake.shape[:2], cfg.crop_size, cfg.crops_per_photo, rng) if aligned
+        windows = (crop_origins(*fake.shape[:2], cfg.crop_size, cfg.crops_per_photo, rng) if aligned
                    else [(0, 0)])
         size = cfg.crop_size if aligned else None
-        stem = _slug(Path(e["path"]).stem) + "_" + hashlib.sha1(e["path"].encode()).hexdigest()[:6]
+        stem = slugify(Path(e["path"]).stem) + "_" + hashlib.sha1(e["path"].encode()).hexdigest()[:6]
         for i, (y, x) in enumerate(windows):
             cut = (lambda a: a[y : y + size, x : x + size]) if size else (lambda a: a)  # noqa: E731
             f_px, r_px = np.ascontiguousarray(cut(fake)), np.ascontiguousarray(cut(real))
@@ -99,8 +99,8 @@ def import_fakes(csv_path: str | Path, out_dir: str | Path, cfg: SynthConfig = S
             key = (e["source"], y, x)
             if key not in done_sources:  # one pristine per source window, however many fakes share it
                 done_sources.add(key)
-                rel, enc = _write(out_dir, f"images/import/{_slug(e['source'])}_{y}_{x}_pristine", r_px, cfg, rng)
-                rows.append(Sample(id=f"import/{_slug(e['source'])}/{y}_{x}/pristine", path=rel, label=0,
+                rel, enc = _write(out_dir, f"images/import/{slugify(e['source'])}_{y}_{x}_pristine", r_px, cfg, rng)
+                rows.append(Sample(id=f"import/{slugify(e['source'])}/{y}_{x}/pristine", path=rel, label=0,
                                    variant="pristine", encoding=enc, **common))
             rel, enc = _write(out_dir, f"images/import/{stem}_{i:03d}_{variant}", f_px, cfg, rng)
             rows.append(Sample(**{**common, "generator": e["generator"], "damage_type": e.get("damage_type") or "",
@@ -108,5 +108,5 @@ def import_fakes(csv_path: str | Path, out_dir: str | Path, cfg: SynthConfig = S
                                id=f"import/{stem}/{i:03d}/{variant}", path=rel, label=1, variant=variant, encoding=enc))
     if not rows:
         return None, failures
-    shard = write_manifest(rows, out_dir / "shards" / f"import_{_slug(name)}.parquet")
+    shard = write_manifest(rows, out_dir / "shards" / f"import_{slugify(name)}.parquet")
     return shard, failures

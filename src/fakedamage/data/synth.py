@@ -52,7 +52,7 @@ from .photos import PhotoSource, load_rgb
 from .prompts import make_prompt
 
 __all__ = ["SynthConfig", "SynthReport", "split_sources", "synthesize", "paste_back", "simulate_capture",
-           "encode_image", "rebuild_manifest"]
+           "encode_image", "rebuild_manifest", "crop_origins", "stable_seed", "slugify"]
 
 log = logging.getLogger(__name__)
 ENCODINGS = ("jpeg", "webp")
@@ -176,15 +176,15 @@ def encode_image(image: np.ndarray, encoding: str, quality: int) -> tuple[bytes,
     return buf.getvalue(), ".webp"
 
 
-def _slug(name: str) -> str:
+def slugify(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _seed(*parts: object) -> int:
+def stable_seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8], "little") >> 1
 
 
-def _crop_origins(h: int, w: int, size: int, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+def crop_origins(h: int, w: int, size: int, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
     """Up to ``n`` crop origins, spread out (no two crops share more than half their area)."""
     out: list[tuple[int, int]] = []
     for _ in range(n * 20):
@@ -210,15 +210,15 @@ def _synth_photo(photo: PhotoSource, split: str, generators: Sequence[Generator]
     size = cfg.crop_size
     if min(h, w) < size:
         raise ValueError(f"{photo.path}: {w}x{h} is smaller than crop_size={size}; lower data.crop_size or drop it")
-    slug = _slug(photo.name)
+    slug = slugify(photo.name)
     (out_dir / "images" / slug).mkdir(parents=True, exist_ok=True)
     (out_dir / "masks" / slug).mkdir(parents=True, exist_ok=True)
     gens = _eligible(generators, split, cfg.holdout_generators)
-    offset = _seed(cfg.seed, photo.name, "gen") % max(1, len(gens))
-    origins = _crop_origins(h, w, size, cfg.crops_per_photo, np.random.default_rng(_seed(cfg.seed, photo.name)))
+    offset = stable_seed(cfg.seed, photo.name, "gen") % max(1, len(gens))
+    origins = crop_origins(h, w, size, cfg.crops_per_photo, np.random.default_rng(stable_seed(cfg.seed, photo.name)))
     rows: list[Sample] = []
     for i, (y, x) in enumerate(origins):
-        item_seed = _seed(cfg.seed, photo.name, i)
+        item_seed = stable_seed(cfg.seed, photo.name, i)
         rng = np.random.default_rng(item_seed)
         crop = np.ascontiguousarray(image[y : y + size, x : x + size])
         gen = gens[(i + offset) % len(gens)] if gens else None
@@ -280,7 +280,7 @@ def rebuild_manifest(out_dir: str | Path, photo_names: Sequence[str] | None = No
         The manifest path and the number of photos in it.
     """
     out_dir = Path(out_dir)
-    wanted = None if photo_names is None else {_slug(n) for n in photo_names}
+    wanted = None if photo_names is None else {slugify(n) for n in photo_names}
     shards = [s for s in sorted((out_dir / "shards").glob("*.parquet"))
               if wanted is None or s.stem in wanted or s.stem.startswith("import_")]
     rows = [r for s in shards for r in read_manifest(s)]
@@ -323,7 +323,7 @@ def synthesize(
     bar = tqdm(mine, desc=f"synth {index}/{count}" if count > 1 else "synth", unit="photo",
                disable=None if progress else True)
     for photo in bar:
-        shard_file = out_dir / "shards" / f"{_slug(photo.name)}.parquet"
+        shard_file = out_dir / "shards" / f"{slugify(photo.name)}.parquet"
         if shard_file.exists():
             report.photos_skipped_existing += 1
             continue
