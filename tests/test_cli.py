@@ -140,3 +140,66 @@ def test_demo_smoke(tmp_path):
     assert summary["parity"]["ok"] and summary["dataset"]["images"] > 0
     for rel in ("config.yaml", "metrics.csv", "metrics.json", "roc.png", "model.onnx", "weights/best.safetensors"):
         assert (tmp_path / "demo" / rel).is_file(), rel
+
+
+def _one_clean_line(proc) -> str:
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    return lines[-1]
+
+
+def test_unknown_backbone_is_one_line_with_suggestions(pipeline, tmp_path):
+    proc = run_cli("train", f"run_dir={tmp_path}", f"data.manifest={pipeline['manifest']}",
+                   "model.backbone=resnet_18", "model.pretrained_file=null", check=False)
+    line = _one_clean_line(proc)
+    assert "unknown timm backbone 'resnet_18'" in line and "resnet18" in line
+
+
+def test_manifest_without_columns_is_one_line(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bad = tmp_path / "manifest.parquet"
+    pq.write_table(pa.table({"path": ["a.jpg"], "label": [1]}), bad)
+    line = _one_clean_line(run_cli("train", f"run_dir={tmp_path}", f"data.manifest={bad}", check=False))
+    assert str(bad) in line and "missing columns" in line
+
+
+def test_mismatched_pretrained_file_is_one_line(pipeline, tmp_path):
+    from fakedamage.models.pretrained import convert_efficientnet_lite0
+
+    lite0 = convert_efficientnet_lite0(tmp_path / "lite0.safetensors")
+    line = _one_clean_line(run_cli("train", f"run_dir={tmp_path}", f"data.manifest={pipeline['manifest']}",
+                                   "model.backbone=resnet10t", f"model.pretrained_file={lite0}", check=False))
+    assert str(lite0) in line and "do not fit backbone 'resnet10t'" in line and "missing" in line
+
+
+def test_resume_without_state_is_one_line(pipeline, tmp_path):
+    line = _one_clean_line(run_cli("train", f"run_dir={tmp_path / 'fresh'}", f"data.manifest={pipeline['manifest']}",
+                                   "experiment=smoke", "resume=true", check=False))
+    assert "last.state.pt: no training state to resume" in line
+
+
+def test_train_writes_tensorboard_csv_and_resumable_state(pipeline):
+    run = pipeline["run"]
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    for col in ("epoch", "step", "lr", "train_loss", "train_mask_loss", "train_img_s", "data_wait", "skipped",
+                "val_auc", "val_tpr_at_1fpr", "val_pixel_f1"):
+        assert col in header, col
+    assert (run / "weights" / "last.state.pt").is_file()
+    side = json.loads((run / "weights" / "best.json").read_text())
+    assert side["config"]["trainer"]["seed"] == 0 and "deterministic" in side["config"]["trainer"]
+    assert side["architecture"] == {"feature_levels": 4, "decoder_channels": 32}
+
+
+def test_hub_weights_offline_is_one_line(pipeline, tmp_path):
+    import os
+
+    env_off = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "fakedamage", "train", f"run_dir={tmp_path}",
+                           f"data.manifest={pipeline['manifest']}", "model.backbone=resnet10t", "model.pretrained=true",
+                           "model.pretrained_file=null"], capture_output=True, text=True, env=env_off, cwd=REPO,
+                          timeout=300)
+    line = _one_clean_line(proc)
+    assert "could not download timm's pretrained weights for 'resnet10t'" in line and "pretrained_file" in line

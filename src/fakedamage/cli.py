@@ -3,6 +3,8 @@
     fakedamage demo                                   # everything, offline, on CPU
     fakedamage synth data.root=data/mine              # make a dataset
     fakedamage train data.manifest=data/mine/manifest.parquet trainer.epochs=3
+    fakedamage train name=x resume=true               # continue a killed run at the same step
+    torchrun --nproc_per_node 2 -m fakedamage.train   # DDP
     fakedamage eval weights=runs/train/weights/best.safetensors data.manifest=...
     fakedamage export weights=runs/train/weights/best.safetensors data.manifest=...
     fakedamage predict photos/ --model runs/train/model.onnx --output preds.csv
@@ -23,7 +25,7 @@ __all__ = ["main", "VERBS"]
 VERBS: dict[str, str] = {
     "demo": "run the whole pipeline on offline photos: synth, train, eval, export, predict",
     "synth": "make a content-aligned real/fake dataset from real photos",
-    "train": "fine-tune a timm backbone on a manifest",
+    "train": "fine-tune a timm backbone (image score + region map) on a manifest; resume=true continues a run",
     "eval": "score a checkpoint or ONNX file on a manifest split (metrics, ROC plot)",
     "export": "export a checkpoint to ONNX, gated on parity with PyTorch",
     "predict": "score images with an exported ONNX model (torch-free)",
@@ -128,8 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     from .runtime.image_io import ImageDecodeError
 
     try:
+        from .models.factory import PretrainedLoadError
+    except ImportError:  # runtime-only install: the configured verbs need the train extra anyway
+        PretrainedLoadError = ValueError  # noqa: N806
+    try:
         _runner(verb)(cfg)
-    except (FileNotFoundError, ValueError, ParityError, ImageDecodeError) as e:
+    except (FileNotFoundError, ValueError, ParityError, ImageDecodeError, PretrainedLoadError) as e:
         return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__, 1)
     except KeyboardInterrupt:
         return _fail("interrupted; finished work is kept (rerun the same command to resume)", 130)

@@ -8,6 +8,7 @@ export are scored identically.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from pathlib import Path
 from typing import Callable, Sequence
@@ -16,12 +17,14 @@ import numpy as np
 import torch
 
 from .meta import ModelMeta
-from .metrics import binary_metrics
+from .metrics import binary_metrics, pixel_scores, pixel_summary
 from .runtime.image_io import load_image
-from .runtime.tiling import extract_tiles, pool_logits, sigmoid
+from .runtime.tiling import extract_tiles, pool_logits, sigmoid, stitch_tiles
 from .utils.io import atomic_path
 
 __all__ = ["TorchScorer", "evaluate_samples", "group_metrics", "save_predictions", "plot_roc"]
+
+log = logging.getLogger(__name__)
 
 
 class TorchScorer:
@@ -42,33 +45,78 @@ class TorchScorer:
         self.batch_size = batch_size
 
     @torch.no_grad()
-    def tile_logits(self, image: np.ndarray) -> np.ndarray:
-        """``(H, W, 3)`` uint8 image -> ``(n_tiles,)`` float64 logits."""
-        tiles, _ = extract_tiles(image, self.meta.tile_size, self.meta.tile_stride)
-        out = []
+    def run(self, image: np.ndarray, with_map: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Tile logits and, optionally, the stitched region map.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            with_map: Also run the localisation head.
+
+        Returns:
+            ``(n_tiles,)`` float64 tile logits, and the ``(H, W)`` float32 per-pixel
+            probability map (``None`` unless ``with_map``).
+        """
+        tiles, origins = extract_tiles(image, self.meta.tile_size, self.meta.tile_stride)
+        logits, maps = [], []
         for i in range(0, len(tiles), self.batch_size):
             x = torch.from_numpy(tiles[i : i + self.batch_size]).to(self.device)
-            out.append(self.model(x).float().reshape(-1).cpu().numpy())
-        return np.concatenate(out).astype(np.float64)
+            if with_map:
+                logit, mask = self.model(x)
+                maps.append(torch.sigmoid(mask.float()).cpu().numpy())
+            else:
+                logit = self.model.classify(x) if hasattr(self.model, "classify") else self.model(x)[0]
+            logits.append(logit.float().reshape(-1).cpu().numpy())
+        heat = stitch_tiles(np.concatenate(maps), origins, *image.shape[:2]) if with_map else None
+        return np.concatenate(logits).astype(np.float64), heat
+
+    def tile_logits(self, image: np.ndarray) -> np.ndarray:
+        """``(H, W, 3)`` uint8 image -> ``(n_tiles,)`` float64 logits."""
+        return self.run(image)[0]
+
+    def score(self, logits: np.ndarray) -> float:
+        """Pooled image probability from tile logits (aggregation, then temperature)."""
+        m = self.meta
+        return float(sigmoid(pool_logits(logits, m.aggregation, m.topk) / m.temperature))
 
     def __call__(self, image: np.ndarray) -> float:
         """Probability that the image carries AI-made damage."""
-        m = self.meta
-        return float(sigmoid(pool_logits(self.tile_logits(image), m.aggregation, m.topk) / m.temperature))
+        return self.score(self.tile_logits(image))
 
 
 def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence, root: str | Path,
-                     progress: bool = False) -> list[dict]:
-    """Score manifest rows; returns one dict per image (``id, path, label, variant, generator, damage_type, score``)."""
+                     progress: bool = False, pixel: bool = False) -> list[dict]:
+    """Score manifest rows; one dict per readable image.
+
+    Rows have ``id, path, label, variant, generator, damage_type, source_id, score``; with
+    ``pixel=True`` (and a :class:`TorchScorer`), partially edited fakes also get
+    ``pixel_f1``/``pixel_iou`` at the fixed pixel threshold 0.5. Unreadable images are
+    skipped with a warning naming each file.
+    """
     from tqdm.auto import tqdm
 
+    from .data.targets import has_partial_region, region_target
+
     root = Path(root)
-    rows = []
+    rows, skipped = [], []
     for s in tqdm(samples, desc="eval", disable=None if progress else True, leave=False):
-        score = score_fn(load_image(root / s.path))
-        rows.append({"id": s.id, "path": s.path, "label": s.label, "variant": s.variant,
-                     "generator": s.generator, "damage_type": s.damage_type, "source_id": s.source_id,
-                     "score": score})
+        try:
+            image = load_image(root / s.path)
+        except (ValueError, OSError) as e:
+            skipped.append(str(e).splitlines()[0] if str(e) else s.path)
+            continue
+        row = {"id": s.id, "path": s.path, "label": s.label, "variant": s.variant, "generator": s.generator,
+               "damage_type": s.damage_type, "source_id": s.source_id}
+        target = region_target(s, root, image.shape[:2]) if pixel and has_partial_region(s) else None
+        if target is not None and isinstance(score_fn, TorchScorer):
+            logits, heat = score_fn.run(image, with_map=True)
+            row["score"] = score_fn.score(logits)
+            px = pixel_scores(heat, target, 0.5)
+            row["pixel_f1"], row["pixel_iou"] = px["f1"], px["iou"]
+        else:
+            row["score"] = float(score_fn(image))
+        rows.append(row)
+    if skipped:
+        log.warning("skipped %d unreadable image(s), e.g. %s", len(skipped), skipped[0])
     return rows
 
 
@@ -77,13 +125,14 @@ def group_metrics(preds: Sequence[dict], threshold: float) -> dict:
     reals; for each real variant (pristine, real_damage), those reals vs all fakes."""
     labels = np.array([p["label"] for p in preds])
     scores = np.array([p["score"] for p in preds])
-    out = {"overall": binary_metrics(labels, scores, threshold)}
+    out = {"overall": {**binary_metrics(labels, scores, threshold), **pixel_summary(preds)}}
     reals = labels == 0
     for key in ("variant", "generator", "damage_type"):
         groups = sorted({p[key] for p in preds if p["label"] == 1 and p[key]})
         for g in groups:
             sel = reals | np.array([p["label"] == 1 and p[key] == g for p in preds])
-            out[f"{key}={g}"] = binary_metrics(labels[sel], scores[sel], threshold)
+            px = pixel_summary([p for p in preds if p["label"] == 1 and p[key] == g])
+            out[f"{key}={g}"] = {**binary_metrics(labels[sel], scores[sel], threshold), **px}
     fakes = labels == 1
     for v in sorted({p["variant"] for p in preds if p["label"] == 0}):
         # a real variant (pristine, real_damage) against all fakes: is it a source of false positives?
@@ -94,7 +143,7 @@ def group_metrics(preds: Sequence[dict], threshold: float) -> dict:
 
 def save_predictions(preds: Sequence[dict], path: str | Path) -> Path:
     """Write per-image predictions as CSV (atomic)."""
-    cols = ["id", "path", "label", "variant", "generator", "damage_type", "source_id", "score"]
+    cols = ["id", "path", "label", "variant", "generator", "damage_type", "source_id", "score", "pixel_f1", "pixel_iou"]
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")

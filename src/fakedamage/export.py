@@ -22,19 +22,37 @@ from .evaluate import TorchScorer
 from .meta import META_KEY, ModelMeta
 from .utils.io import atomic_path, atomic_write_text
 
-__all__ = ["ExportWrapper", "ParityReport", "ParityError", "export_onnx", "check_parity", "benchmark_onnx"]
+__all__ = ["ExportConfig", "ExportWrapper", "ParityReport", "ParityError", "export_onnx", "check_parity", "benchmark_onnx"]
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """The ``export`` config group: exporter settings and the parity gate."""
+
+    opset: int = 17
+    dynamo: bool = False
+    parity_images: int = 64
+    tolerance: float = 1e-4
+    benchmark_images: int = 32
+
+    def __post_init__(self) -> None:
+        if self.opset < 13:
+            raise ValueError(f"export.opset must be >= 13, got {self.opset}")
+        if self.parity_images < 1:
+            raise ValueError(f"export.parity_images must be >= 1, got {self.parity_images}")
 
 
 class ExportWrapper(nn.Module):
-    """What the ONNX graph computes: tiles in ``[0, 1]`` -> ``(logit, prob)``, each ``(N, 1)``."""
+    """What the ONNX graph computes: tiles in ``[0, 1]`` ``(N, 3, T, T)`` -> ``logit`` and ``prob``
+    ``(N, 1)`` and the per-pixel ``mask`` probability ``(N, 1, T, T)``."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logit = self.model(image)
-        return logit, torch.sigmoid(logit)
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logit, mask = self.model(image)
+        return logit, torch.sigmoid(logit), torch.sigmoid(mask)
 
 
 class ParityError(RuntimeError):
@@ -62,13 +80,13 @@ def _export_graph(model: nn.Module, meta: ModelMeta, path: Path, opset: int, dyn
 
     wrapper = ExportWrapper(model).eval().cpu()
     example = torch.rand(2, 3, meta.tile_size, meta.tile_size)
-    names = dict(input_names=[meta.input_name], output_names=list(meta.output_names[:2]))
+    names = dict(input_names=[meta.input_name], output_names=list(meta.output_names))
     if dynamo:
         batch = torch.export.Dim("batch", min=1)
         torch.onnx.export(wrapper, (example,), str(path), dynamo=True, opset_version=opset,
                           dynamic_shapes={"image": {0: batch}}, **names)
     else:
-        axes = {n: {0: "batch"} for n in [meta.input_name, *meta.output_names[:2]]}
+        axes = {n: {0: "batch"} for n in [meta.input_name, *meta.output_names]}
         torch.onnx.export(wrapper, (example,), str(path), dynamo=False, opset_version=opset,
                           dynamic_axes=axes, do_constant_folding=True, **names)
     proto = onnx.load(str(path))

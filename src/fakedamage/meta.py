@@ -50,7 +50,9 @@ class ModelMeta:
         mean: Per-channel mean on the ``[0, 1]`` scale, applied inside the model.
         std: Per-channel standard deviation on the ``[0, 1]`` scale.
         input_name: Name of the ONNX input tensor.
-        output_names: Names of the ONNX outputs (logit first).
+        output_names: Names of the ONNX outputs: per-tile ``logit`` ``(N, 1)`` first, then
+            ``prob`` ``(N, 1)`` and, for models with a localisation head, ``mask`` ``(N, 1, tile, tile)``
+            (per-pixel probability that the pixel was produced by a generator).
         version: fakedamage version that trained the model.
         format_version: Version of this metadata format.
         training: Free-form summary of the training data (generators, counts, hash).
@@ -67,7 +69,7 @@ class ModelMeta:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     input_name: str = "image"
-    output_names: tuple[str, ...] = ("logit", "prob")
+    output_names: tuple[str, ...] = ("logit", "prob", "mask")
     version: str = ""
     format_version: int = FORMAT_VERSION
     training: Mapping[str, Any] = field(default_factory=dict)

@@ -11,7 +11,8 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-__all__ = ["tpr_at_fpr", "equal_error_rate", "expected_calibration_error", "binary_metrics"]
+__all__ = ["tpr_at_fpr", "equal_error_rate", "expected_calibration_error", "binary_metrics", "pixel_scores",
+           "pixel_summary"]
 
 
 def tpr_at_fpr(labels: Sequence[int], scores: Sequence[float], target_fpr: float) -> float:
@@ -87,3 +88,32 @@ def binary_metrics(labels: Sequence[int], scores: Sequence[float], threshold: fl
         for k in ("auc", "ap", "tpr_at_1fpr", "tpr_at_5fpr", "eer"):
             out[k] = float("nan")
     return out
+
+
+def pixel_scores(prob_map: np.ndarray, target: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """F1 and IoU of one predicted region map at a fixed threshold.
+
+    No best-threshold search and no inverted map: the numbers are what a user sees
+    at ``threshold``. An empty prediction on an empty target scores 1.
+
+    Args:
+        prob_map: ``(H, W)`` per-pixel probabilities.
+        target: ``(H, W)`` bool generated-region map.
+        threshold: Pixel decision threshold.
+    """
+    pred = np.asarray(prob_map) >= threshold
+    target = np.asarray(target, bool)
+    tp = float(np.logical_and(pred, target).sum())
+    fp = float(np.logical_and(pred, ~target).sum())
+    fn = float(np.logical_and(~pred, target).sum())
+    if tp + fp + fn == 0:
+        return {"f1": 1.0, "iou": 1.0}
+    return {"f1": 2 * tp / (2 * tp + fp + fn), "iou": tp / (tp + fp + fn)}
+
+
+def pixel_summary(rows: Sequence[dict]) -> dict[str, float]:
+    """Mean per-image ``pixel_f1``/``pixel_iou`` over rows that have them (NaN when none)."""
+    f1 = [r["pixel_f1"] for r in rows if r.get("pixel_f1") is not None]
+    iou = [r["pixel_iou"] for r in rows if r.get("pixel_iou") is not None]
+    return {"pixel_f1": float(np.mean(f1)) if f1 else float("nan"),
+            "pixel_iou": float(np.mean(iou)) if iou else float("nan"), "pixel_n": len(f1)}

@@ -19,7 +19,7 @@ __all__ = ["run_demo"]
 
 
 def run_demo(cfg: Mapping[str, Any]) -> dict:
-    from ..export import benchmark_onnx, export_onnx
+    from ..export import ExportConfig, benchmark_onnx, export_onnx
     from ..runtime.detector import Detector
     from ..runtime.image_io import load_image
     from ..runtime.predict import run_predict
@@ -50,12 +50,12 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
     from ..models import load_checkpoint
 
     model, meta = load_checkpoint(result.best)
-    e = cfg["export"]
+    e = ExportConfig(**cfg["export"])
     onnx_path = run_dir / "model.onnx"
-    parity = export_onnx(model, meta, onnx_path, parity_images(manifest, int(e["parity_images"])),
-                         opset=int(e["opset"]), dynamo=bool(e["dynamo"]), tolerance=float(e["tolerance"]))
+    parity = export_onnx(model, meta, onnx_path, parity_images(manifest, e.parity_images),
+                         opset=e.opset, dynamo=e.dynamo, tolerance=e.tolerance)
     test_rows = [r for r in rows if r.split == "test"]
-    bench_imgs = [load_image(manifest.parent / r.path) for r in test_rows[: int(e["benchmark_images"])]]
+    bench_imgs = [load_image(manifest.parent / r.path) for r in test_rows[: e.benchmark_images]]
     bench = benchmark_onnx(onnx_path, bench_imgs)
 
     stage("predict on sample images with the torch-free Detector")
@@ -90,6 +90,9 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
           f"test: {d['test_images']} images from {d['test_photos']} held-out photos")
     print(f"  held-out      AUC {overall['auc']:.4f}   TPR@1%FPR {overall['tpr_at_1fpr']:.3f}   "
           f"TPR@5%FPR {overall['tpr_at_5fpr']:.3f}   AP {overall['ap']:.4f}   EER {overall['eer']:.3f}")
+    if overall.get("pixel_n"):
+        print(f"  localisation  pixel F1 {overall['pixel_f1']:.3f}   IoU {overall['pixel_iou']:.3f}   at threshold 0.5 "
+              f"on {overall['pixel_n']} pasted fakes")
     per_gen = {k.split("=", 1)[1]: v for k, v in metrics["metrics"].items() if k.startswith("generator=")}
     if per_gen:
         print("  per generator " + "   ".join(f"{g} AUC {v['auc']:.3f}" for g, v in per_gen.items()))

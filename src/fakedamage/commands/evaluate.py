@@ -35,7 +35,7 @@ def evaluate_model(model_path: str | Path, manifest: str | Path, split: str, out
     samples = read_manifest(manifest, splits=[split])
     if not samples:
         raise ValueError(f"{manifest}: no rows in split {split!r}")
-    preds = evaluate_samples(score_fn, samples, Path(manifest).parent, progress=progress)
+    preds = evaluate_samples(score_fn, samples, Path(manifest).parent, progress=progress, pixel=True)
     thr = meta.threshold if threshold is None else float(threshold)
     metrics = {"model": str(model_path), "manifest": str(manifest), "split": split,
                "metrics": group_metrics(preds, thr)}
@@ -52,6 +52,7 @@ def run_eval(cfg: Mapping[str, Any]) -> dict:
     m = evaluate_model(model, cfg["data"]["manifest"], cfg["split"], out, cfg.get("threshold"), cfg.get("progress", True))
     o = m["metrics"]["overall"]
     print(f"{cfg['split']}: {o['n']} images  AUC {o['auc']:.4f}  AP {o['ap']:.4f}  TPR@1%FPR {o['tpr_at_1fpr']:.3f}  "
-          f"TPR@5%FPR {o['tpr_at_5fpr']:.3f}  EER {o['eer']:.3f}  bAcc {o['balanced_accuracy']:.3f}")
+          f"TPR@5%FPR {o['tpr_at_5fpr']:.3f}  EER {o['eer']:.3f}  bAcc {o['balanced_accuracy']:.3f}"
+          + (f"  pixel F1@0.5 {o['pixel_f1']:.3f} (n={o['pixel_n']})" if o.get("pixel_n") else ""))
     print(f"wrote {out}/metrics.json, predictions.csv, roc.png")
     return m

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..data.manifest import read_manifest
-from ..export import ParityReport, export_onnx
+from ..export import ExportConfig, ParityReport, export_onnx
 from ..runtime.image_io import load_image
 
 __all__ = ["parity_images", "run_export"]
@@ -29,11 +29,10 @@ def run_export(cfg: Mapping[str, Any]) -> tuple[Path, ParityReport]:
 
     weights = Path(cfg["weights"])
     out = Path(cfg["out"]) if cfg.get("out") else weights.parent.parent / "model.onnx"
-    e = cfg["export"]
+    e = ExportConfig(**cfg["export"])
     model, meta = load_checkpoint(weights)
-    images = parity_images(cfg["data"]["manifest"], int(e["parity_images"]))
-    report = export_onnx(model, meta, out, images, opset=int(e["opset"]), dynamo=bool(e["dynamo"]),
-                         tolerance=float(e["tolerance"]))
+    images = parity_images(cfg["data"]["manifest"], e.parity_images)
+    report = export_onnx(model, meta, out, images, opset=e.opset, dynamo=e.dynamo, tolerance=e.tolerance)
     print(f"exported {out} (+ {out.with_suffix('.json').name}); parity on {report.n_images} real images: "
           f"max |Δprob| {report.max_abs_dprob:.2e}, {report.verdicts_agree}/{report.n_images} verdicts agree",
           file=sys.stderr)

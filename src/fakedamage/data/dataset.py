@@ -7,13 +7,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from ..runtime.image_io import load_image
 from .manifest import Sample
+from .targets import region_target
 
-__all__ = ["CropDataset", "random_crop_origin"]
+__all__ = ["CropDataset", "random_crop_origin", "collate_skip_bad"]
 
 
 def random_crop_origin(h: int, w: int, size: int, rng: np.random.Generator,
@@ -34,10 +34,13 @@ def random_crop_origin(h: int, w: int, size: int, rng: np.random.Generator,
 
 
 class CropDataset(Dataset):
-    """Random native-resolution crops of manifest images, for training.
+    """Random native-resolution crops of manifest images, with their generated-region maps.
 
-    Pasted fakes are cropped so the crop contains part of the edited region,
-    otherwise a crop of an untouched area would carry a wrong label.
+    Partially edited fakes are cropped so the crop contains part of the edited region,
+    otherwise a crop of an untouched area would carry a wrong label. Image and map go
+    through the same albumentations pipeline (geometric transforms move both; the
+    laundering transforms touch only the image). An unreadable image yields
+    ``{"error": message}``; :func:`collate_skip_bad` drops and counts it.
 
     Args:
         samples: Manifest rows.
@@ -46,8 +49,8 @@ class CropDataset(Dataset):
         transform: Albumentations pipeline (same for both labels) or None.
         seed: Base seed; each (epoch, index) pair gets its own stream.
 
-    Items are ``(image, label)``: ``(3, crop, crop)`` float32 in ``[0, 1]`` and a
-    float32 scalar.
+    Items are dicts: ``image`` ``(3, S, S)`` float32 in ``[0, 1]``, ``label`` float32 scalar,
+    ``mask`` ``(1, S, S)`` float32 target, ``mask_valid`` float32 (0 when the map is unknown).
     """
 
     def __init__(self, samples: Sequence[Sample], root: str | Path, crop_size: int,
@@ -65,23 +68,43 @@ class CropDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> dict:
         s = self.samples[index]
+        try:
+            image = load_image(self.root / s.path)
+        except (ValueError, OSError) as e:  # ImageDecodeError is a ValueError with a one-line message
+            return {"error": str(e).splitlines()[0] if str(e) else f"{s.path}: unreadable"}
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        image = load_image(self.root / s.path)
         h, w = image.shape[:2]
+        target = region_target(s, self.root, (h, w))
+        valid = target is not None
+        target = np.zeros((h, w), bool) if target is None else target
         size = self.crop_size
         if h < size or w < size:
-            image = np.pad(image, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="reflect")
+            pad = ((0, max(0, size - h)), (0, max(0, size - w)))
+            image = np.pad(image, (*pad, (0, 0)), mode="reflect")
+            target = np.pad(target, pad, mode="reflect")
             h, w = image.shape[:2]
-        mask = None
-        if s.variant == "inpaint_pasted" and s.mask_path:
-            mask = np.asarray(Image.open(self.root / s.mask_path).convert("L")) > 127
-            if mask.shape != (h, w):
-                mask = None
-        y, x = random_crop_origin(h, w, size, rng, mask)
+        focus = target if valid and s.label == 1 and not target.all() else None
+        y, x = random_crop_origin(h, w, size, rng, focus)
         crop = np.ascontiguousarray(image[y : y + size, x : x + size])
+        mcrop = np.ascontiguousarray(target[y : y + size, x : x + size]).astype(np.uint8)
         if self.transform is not None:
-            crop = self.transform(image=crop)["image"]
-        tensor = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255.0)
-        return tensor, torch.tensor(float(s.label))
+            if hasattr(self.transform, "set_random_seed"):  # albumentations >= 2: reproducible per item
+                self.transform.set_random_seed(int(rng.integers(2**31)))
+            out = self.transform(image=crop, mask=mcrop)
+            crop, mcrop = out["image"], out["mask"]
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255.0),
+            "label": torch.tensor(float(s.label)),
+            "mask": torch.from_numpy(np.ascontiguousarray(mcrop)).float().unsqueeze(0),
+            "mask_valid": torch.tensor(float(valid)),
+        }
+
+
+def collate_skip_bad(items: list[dict]) -> dict:
+    """Collate dataset items, dropping unreadable ones; ``errors`` lists their messages."""
+    good = [it for it in items if "error" not in it]
+    batch = default_collate(good) if good else {}
+    batch["errors"] = [it["error"] for it in items if "error" in it]
+    return batch

@@ -1,10 +1,12 @@
-"""Detector models: a timm backbone behind an in-graph normalisation layer."""
+"""Detector models: a timm feature backbone behind in-graph normalisation, with an image head and a mask decoder."""
 
-from .factory import build_meta, create_detector, resolve_normalization
-from .detector import DamageDetector
+from .checkpoint import architecture_of, load_checkpoint, save_checkpoint
+from .detector import DamageDetector, ImageHead, MaskDecoder
+from .factory import PretrainedMismatchError, build_meta, create_detector, resolve_backbone, resolve_normalization
 from .pretrained import convert_efficientnet_lite0
 
-__all__ = ["DamageDetector", "create_detector", "resolve_normalization", "build_meta", "convert_efficientnet_lite0"]
-from .checkpoint import load_checkpoint, save_checkpoint
-
-__all__ += ["load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "DamageDetector", "ImageHead", "MaskDecoder", "create_detector", "resolve_backbone", "resolve_normalization",
+    "build_meta", "PretrainedMismatchError", "convert_efficientnet_lite0", "load_checkpoint", "save_checkpoint",
+    "architecture_of",
+]

@@ -19,24 +19,31 @@ from ..utils.io import atomic_path, atomic_write_json
 from .detector import DamageDetector
 from .factory import create_detector
 
-__all__ = ["save_checkpoint", "load_checkpoint", "sidecar_path"]
+__all__ = ["save_checkpoint", "load_checkpoint", "sidecar_path", "architecture_of", "save_train_state",
+           "load_train_state", "train_state_path", "TRAIN_STATE_FORMAT"]
 
 
 def sidecar_path(weights: str | Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
+def architecture_of(model: DamageDetector) -> dict[str, Any]:
+    """What :func:`create_detector` needs, besides the backbone name, to rebuild ``model``."""
+    return {"feature_levels": len(model.decoder.lateral), "decoder_channels": model.decoder.out.in_channels}
+
+
 def save_checkpoint(model: DamageDetector, meta: ModelMeta, path: str | Path,
                     metrics: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
                     extra: Mapping[str, Any] | None = None) -> Path:
-    """Write ``path`` (safetensors) and its JSON sidecar."""
+    """Write ``path`` (safetensors) and its JSON sidecar (metadata, architecture, metrics, config)."""
     from safetensors.torch import save_file
 
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"format": "fakedamage-detector", "backbone": meta.backbone})
-    atomic_write_json(sidecar_path(path), {"meta": meta.to_dict(), "metrics": dict(metrics or {}),
+    atomic_write_json(sidecar_path(path), {"meta": meta.to_dict(), "architecture": architecture_of(model),
+                                           "metrics": dict(metrics or {}),
                                            "config": dict(config or {}), **dict(extra or {})})
     return path
 
@@ -54,8 +61,56 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     try:
         info = json.loads(side.read_text(encoding="utf-8"))
         meta = ModelMeta.from_dict(info["meta"])
-    except (ValueError, KeyError) as e:
+        arch = dict(info.get("architecture") or {})
+    except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{side}: unreadable checkpoint sidecar ({e})") from None
-    model = create_detector(meta.backbone, pretrained=False)
-    model.load_state_dict(load_file(str(path), device="cpu"))
+    model = create_detector(meta.backbone, pretrained=False, **arch)
+    try:
+        model.load_state_dict(load_file(str(path), device="cpu"))
+    except RuntimeError as e:
+        raise ValueError(f"{path}: weights do not match the {meta.backbone} detector described by {side.name} "
+                         f"({str(e).splitlines()[0]}); retrain or re-download the checkpoint") from None
     return model.to(device).eval(), meta
+
+
+#: Marks a training-state file written by :func:`save_train_state`.
+TRAIN_STATE_FORMAT = "fakedamage-train-state-1"
+
+
+def train_state_path(weights: str | Path) -> Path:
+    """``weights/last.safetensors`` -> ``weights/last.state.pt``."""
+    p = Path(weights)
+    return p.with_name(p.name.split(".")[0] + ".state.pt")
+
+
+def save_train_state(state: Mapping[str, Any], path: str | Path) -> Path:
+    """Write the resumable training state atomically.
+
+    ``state`` holds only tensors, numbers, strings, lists, tuples and dicts (optimiser,
+    scheduler, EMA and RNG states, counters, history), so :func:`load_train_state` can
+    read it back with ``torch.load(weights_only=True)``: nothing is unpickled.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save({"format": TRAIN_STATE_FORMAT, **dict(state)}, tmp)
+    return path
+
+
+def load_train_state(path: str | Path) -> dict[str, Any]:
+    """Read a file written by :func:`save_train_state` (``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: no such file (the message says how to start fresh).
+        ValueError: not a fakedamage training state.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no training state to resume; drop resume=... to start a new run")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated or foreign file: one line, no traceback
+        raise ValueError(f"{path}: unreadable training state ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                         "resume from another run or start fresh") from None
+    if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
+        raise ValueError(f"{path}: not a fakedamage training state (format {state.get('format') if isinstance(state, dict) else None!r})")
+    return state

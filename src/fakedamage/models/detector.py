@@ -1,41 +1,100 @@
-"""The detector module: normalisation in the graph, then any timm backbone."""
+"""The detector module: normalisation in the graph, a timm feature backbone, two heads."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DamageDetector"]
+__all__ = ["DamageDetector", "ImageHead", "MaskDecoder"]
+
+
+class ImageHead(nn.Module):
+    """Global average pool of the deepest feature map, dropout, one linear logit.
+
+    Args:
+        in_channels: Channels of the deepest feature map.
+        drop_rate: Dropout before the linear layer.
+    """
+
+    def __init__(self, in_channels: int, drop_rate: float = 0.0) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(drop_rate)
+        self.fc = nn.Linear(in_channels, 1)
+
+    def forward(self, feature: torch.Tensor) -> torch.Tensor:
+        """``(N, C, h, w)`` -> ``(N, 1)`` logit."""
+        return self.fc(self.drop(feature.mean(dim=(2, 3))))
+
+
+class MaskDecoder(nn.Module):
+    """A small FPN-style decoder from multi-scale features to an edited-region logit map.
+
+    Each level gets a 1x1 lateral projection to ``channels``; levels are merged top-down
+    (nearest upsampling plus sum), refined by a 3x3 conv, projected to one channel and
+    bilinearly upsampled to the input's size. Only the *output map* is upsampled; the
+    input image is never resized.
+
+    Args:
+        in_channels: Channels of each feature level, shallow to deep.
+        channels: Width of the decoder.
+    """
+
+    def __init__(self, in_channels: Sequence[int], channels: int = 32) -> None:
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in in_channels)
+        self.refine = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+                                    nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.out = nn.Conv2d(channels, 1, 1)
+
+    def forward(self, features: Sequence[torch.Tensor], size: Sequence[int]) -> torch.Tensor:
+        """Features (shallow to deep) -> ``(N, 1, *size)`` mask logits."""
+        p = self.lateral[-1](features[-1])
+        for lat, f in zip(reversed(self.lateral[:-1]), reversed(features[:-1])):
+            p = lat(f) + F.interpolate(p, size=f.shape[-2:], mode="nearest")
+        return F.interpolate(self.out(self.refine(p)), size=tuple(size), mode="bilinear", align_corners=False)
 
 
 class DamageDetector(nn.Module):
-    """Image-level fake-damage classifier over native-resolution tiles.
+    """Fake-damage detector over native-resolution tiles: an image logit and a region map.
 
     The module takes what the runtime feeds the ONNX file, RGB in ``[0, 1]``, and
     normalises inside the graph, so training, export and prediction cannot
     disagree on preprocessing.
 
     Args:
-        backbone: A timm model built with ``num_classes=1``.
+        encoder: A timm model built with ``features_only=True``.
         mean: Per-channel mean on the ``[0, 1]`` scale.
         std: Per-channel standard deviation on the ``[0, 1]`` scale.
+        drop_rate: Dropout before the image head's linear layer.
+        decoder_channels: Width of the mask decoder.
     """
 
-    def __init__(self, backbone: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(self, encoder: nn.Module, mean: Sequence[float], std: Sequence[float],
+                 drop_rate: float = 0.0, decoder_channels: int = 32) -> None:
         super().__init__()
-        self.backbone = backbone
+        channels = list(encoder.feature_info.channels())
+        self.encoder = encoder
+        self.head = ImageHead(channels[-1], drop_rate)
+        self.decoder = MaskDecoder(channels, decoder_channels)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Score tiles.
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score tiles and map their edited regions.
 
         Args:
             x: ``(N, 3, H, W)`` float tensor, RGB in ``[0, 1]``.
 
         Returns:
-            ``(N, 1)`` logits; positive means AI-made damage.
+            ``logit``: ``(N, 1)``, positive means AI-made damage; ``mask``: ``(N, 1, H, W)``
+            per-pixel logits that the pixel was produced by a generator.
         """
-        return self.backbone((x - self.mean) / self.std)
+        features = self.encoder((x - self.mean) / self.std)
+        return self.head(features[-1]), self.decoder(features, x.shape[-2:])
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Image logits only, ``(N, 1)``, skipping the decoder."""
+        return self.head(self.encoder((x - self.mean) / self.std)[-1])

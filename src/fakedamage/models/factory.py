@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any, Mapping
 
@@ -11,21 +12,78 @@ from .. import __version__
 from ..meta import ModelMeta
 from .detector import DamageDetector
 
-__all__ = ["create_detector", "resolve_normalization", "build_meta"]
+__all__ = ["create_detector", "resolve_backbone", "resolve_normalization", "build_meta", "PretrainedMismatchError",
+           "PretrainedLoadError"]
+
+
+class PretrainedMismatchError(ValueError):
+    """A local pretrained file does not fit the backbone (missing or mis-shaped tensors)."""
+
+
+class PretrainedLoadError(RuntimeError):
+    """timm's hub weights could not be fetched (offline machine, unknown tag)."""
+
+
+def resolve_backbone(backbone: str) -> str:
+    """Check that ``backbone`` names a timm model (pretrained tags such as ``.a1_in1k`` allowed).
+
+    Raises:
+        ValueError: unknown name; the message suggests close timm names.
+    """
+    if timm.models.is_model(backbone):
+        return backbone
+    names = timm.list_models()
+    close = difflib.get_close_matches(backbone, names, n=3, cutoff=0.6)
+    if not close:
+        close = [n for n in names if backbone.split("_")[0] in n][:3]
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
+    raise ValueError(f"unknown timm backbone {backbone!r}{hint}")
 
 
 def resolve_normalization(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Mean and std (``[0, 1]`` scale) that a timm architecture was trained with."""
-    cfg = timm.models.get_pretrained_cfg(backbone) if timm.models.is_model(backbone) else None
+    cfg = timm.models.get_pretrained_cfg(resolve_backbone(backbone))
     if cfg is None:
-        if not timm.models.is_model(backbone):
-            import difflib
-
-            close = difflib.get_close_matches(backbone, timm.list_models(), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
-            raise ValueError(f"unknown timm backbone {backbone!r}{hint}")
         return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     return tuple(cfg.mean), tuple(cfg.std)
+
+
+def _file_shapes(path: str) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes of a weights file, read without unpickling."""
+    if path.endswith(".safetensors"):
+        from safetensors import safe_open
+
+        with safe_open(path, "pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    return {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+
+
+def _read_shapes(path: str) -> dict[str, tuple[int, ...]]:
+    try:
+        return _file_shapes(path)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one-line answer
+        raise PretrainedMismatchError(f"{path}: unreadable weights file ({type(e).__name__}: {e}); "
+                                      "convert or download it again") from None
+
+
+def _check_pretrained(path: str, encoder: Any, backbone: str) -> None:
+    """Every encoder tensor must be in the file with the same shape."""
+    have = _read_shapes(path)
+    want = {k: tuple(v.shape) for k, v in encoder.state_dict().items() if not k.endswith("num_batches_tracked")}
+    missing = sorted(k for k in want if k not in have)
+    wrong = sorted(f"{k} {have[k]} != {want[k]}" for k in want if k in have and have[k] != want[k])
+    if missing or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if wrong:
+            parts.append(f"{len(wrong)} mis-shaped (e.g. {'; '.join(wrong[:2])})")
+        raise PretrainedMismatchError(f"{path}: weights do not fit backbone {backbone!r}: {', '.join(parts)}; "
+                                      "pass weights for this backbone or set model.pretrained_file=null")
 
 
 def create_detector(
@@ -33,22 +91,36 @@ def create_detector(
     pretrained: bool = False,
     pretrained_file: str | os.PathLike | None = None,
     drop_rate: float = 0.0,
+    feature_levels: int = 4,
+    decoder_channels: int = 32,
     **kwargs: Any,
 ) -> DamageDetector:
     """Create a :class:`DamageDetector` from any timm backbone name.
+
+    The backbone is built with ``features_only=True`` (its last ``feature_levels``
+    feature maps feed the mask decoder; the deepest feeds the image head).
 
     Args:
         backbone: timm model name, e.g. ``tf_efficientnet_lite0`` or ``resnet18``.
         pretrained: Load timm's ImageNet weights (from the hub: needs network).
         pretrained_file: Local weights file (``.safetensors`` or ``.pth``) loaded through
             timm's ``pretrained_cfg_overlay``; works offline and implies ``pretrained``.
-        drop_rate: Dropout before the classifier.
+            Every backbone tensor must be present with the right shape.
+        drop_rate: Dropout before the image head.
+        feature_levels: How many of the deepest feature levels the mask decoder uses.
+        decoder_channels: Width of the mask decoder.
         **kwargs: Passed to :func:`timm.create_model`.
 
     Returns:
-        The detector; its classifier has one output (the fake-damage logit).
+        The detector; ``forward(x)`` returns ``(logit (N, 1), mask logits (N, 1, H, W))``.
+
+    Raises:
+        ValueError: unknown backbone (with close names), or a backbone without ``features_only``.
+        FileNotFoundError: ``pretrained_file`` does not exist.
+        PretrainedMismatchError: ``pretrained_file`` lacks or mis-shapes backbone tensors.
     """
     mean, std = resolve_normalization(backbone)
+    path = None
     if pretrained_file:
         path = os.fspath(pretrained_file)
         if not os.path.isfile(path):
@@ -56,10 +128,33 @@ def create_detector(
                 f"{path}: pretrained weights not found; run scripts/convert_efficientnet_lite0.py "
                 "or set model.pretrained_file=null"
             )
+        _read_shapes(path)  # unreadable or truncated: one line naming the file, before timm tries
         kwargs["pretrained_cfg_overlay"] = dict(file=path)
         pretrained = True
-    net = timm.create_model(backbone, pretrained=pretrained, num_classes=1, drop_rate=drop_rate, **kwargs)
-    return DamageDetector(net, mean, std)
+    try:
+        encoder = timm.create_model(backbone, pretrained=pretrained, features_only=True,
+                                    out_indices=int(feature_levels), **kwargs)
+    except RuntimeError as e:
+        if path:  # name the missing / mis-shaped tensors, against a freshly built encoder
+            kwargs.pop("pretrained_cfg_overlay")
+            _check_pretrained(path, timm.create_model(backbone, features_only=True, out_indices=int(feature_levels),
+                                                      **kwargs), backbone)
+            raise PretrainedMismatchError(f"{path}: weights do not fit backbone {backbone!r}: "
+                                          f"{str(e).splitlines()[0]}") from None
+        if pretrained and not path:
+            raise PretrainedLoadError(f"could not load timm's pretrained weights for {backbone!r} ({str(e).splitlines()[0]}); "
+                               "offline, pass model.pretrained_file=PATH") from None
+        raise
+    except (OSError, ConnectionError) as e:
+        if pretrained and not path:
+            raise PretrainedLoadError(f"could not download timm's pretrained weights for {backbone!r} ({type(e).__name__}); "
+                               "offline, pass model.pretrained_file=PATH") from None
+        raise
+    except (TypeError, AssertionError, NotImplementedError) as e:
+        raise ValueError(f"backbone {backbone!r} does not provide multi-scale features (features_only): {e}") from None
+    if path:
+        _check_pretrained(path, encoder, backbone)
+    return DamageDetector(encoder, mean, std, drop_rate=drop_rate, decoder_channels=decoder_channels)
 
 
 def build_meta(model: DamageDetector, backbone: str, tile_size: int, tile_stride: int | None = None,

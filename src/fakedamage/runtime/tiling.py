@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["tile_origins", "extract_tiles", "pool_logits", "sigmoid"]
+__all__ = ["tile_origins", "extract_tiles", "stitch_tiles", "pool_logits", "sigmoid"]
 
 
 def _axis_origins(length: int, size: int, stride: int) -> list[int]:
@@ -64,6 +64,31 @@ def extract_tiles(image: np.ndarray, size: int, stride: int) -> tuple[np.ndarray
     tiles = np.stack([image[y : y + size, x : x + size] for y, x in origins])
     tiles = tiles.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
     return np.ascontiguousarray(tiles), origins
+
+
+def stitch_tiles(maps: np.ndarray, origins: list[tuple[int, int]], height: int, width: int) -> np.ndarray:
+    """Assemble per-tile maps into one image-sized map, averaging where tiles overlap.
+
+    Args:
+        maps: ``(N, size, size)`` (or ``(N, 1, size, size)``) per-tile maps, in the order of ``origins``.
+        origins: Tile origins from :func:`extract_tiles`.
+        height: Original image height (padding added by :func:`extract_tiles` is cropped off).
+        width: Original image width.
+
+    Returns:
+        ``(height, width)`` float32 map.
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    maps = maps.reshape(maps.shape[0], maps.shape[-2], maps.shape[-1])
+    size = maps.shape[-1]
+    ph = max(height, max(y for y, _ in origins) + size)
+    pw = max(width, max(x for _, x in origins) + size)
+    total = np.zeros((ph, pw), np.float32)
+    count = np.zeros((ph, pw), np.float32)
+    for m, (y, x) in zip(maps, origins):
+        total[y : y + size, x : x + size] += m
+        count[y : y + size, x : x + size] += 1.0
+    return (total / np.maximum(count, 1.0))[:height, :width]
 
 
 def pool_logits(logits: np.ndarray, aggregation: str, topk: int = 2) -> float:
