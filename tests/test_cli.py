@@ -138,8 +138,16 @@ def test_demo_smoke(tmp_path):
         assert needle in out, needle
     summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
     assert summary["parity"]["ok"] and summary["dataset"]["images"] > 0
-    for rel in ("config.yaml", "metrics.csv", "metrics.json", "roc.png", "model.onnx", "weights/best.safetensors"):
+    for rel in ("config.yaml", "metrics.csv", "metrics.json", "roc.png", "model.onnx", "weights/best.safetensors",
+                "report.md", "report.html", "pr.png", "reliability.png", "histograms.png", "robustness.png"):
         assert (tmp_path / "demo" / rel).is_file(), rel
+    # the report references only plots that exist, and covers the robustness sweep
+    import re
+
+    md = (tmp_path / "demo" / "report.md").read_text()
+    assert all((tmp_path / "demo" / n).is_file() for n in re.findall(r"\]\(([^)]+\.png)\)", md))
+    assert "Robustness to laundering" in md and "jpeg50" in md
+    assert "threshold" in out and "chosen for 1% FPR" in out
 
 
 def _one_clean_line(proc) -> str:

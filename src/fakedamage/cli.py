@@ -6,6 +6,7 @@
     fakedamage train name=x resume=true               # continue a killed run at the same step
     torchrun --nproc_per_node 2 -m fakedamage.train   # DDP
     fakedamage eval weights=runs/train/weights/best.safetensors data.manifest=...
+    fakedamage bench data.manifest=runs/demo/data/manifest.parquet   # leave-one-generator-out
     fakedamage export weights=runs/train/weights/best.safetensors data.manifest=...
     fakedamage predict photos/ --model runs/train/model.onnx --output preds.csv
 
@@ -26,11 +27,12 @@ VERBS: dict[str, str] = {
     "demo": "run the whole pipeline on offline photos: synth, train, eval, export, predict",
     "synth": "make a content-aligned real/fake dataset from real photos",
     "train": "fine-tune a timm backbone (image score + region map) on a manifest; resume=true continues a run",
-    "eval": "score a checkpoint or ONNX file on a manifest split (metrics, ROC plot)",
+    "eval": "score a checkpoint or ONNX file on a manifest split: metrics with intervals, robustness, report",
+    "bench": "leave-one-generator-out benchmark of our model, NPR, resize-224 and AEROBLADE baselines",
     "export": "export a checkpoint to ONNX, gated on parity with PyTorch",
     "predict": "score images with an exported ONNX model (torch-free)",
 }
-CONFIGURED = ("demo", "synth", "train", "eval", "export")
+CONFIGURED = ("demo", "synth", "train", "eval", "bench", "export")
 
 
 def _runner(verb: str) -> Callable[[dict], object]:
@@ -42,6 +44,8 @@ def _runner(verb: str) -> Callable[[dict], object]:
         from .train import run_train as fn
     elif verb == "eval":
         from .commands.evaluate import run_eval as fn
+    elif verb == "bench":
+        from .commands.bench import run_bench_cmd as fn
     else:
         from .commands.export import run_export as fn
     return fn

@@ -22,7 +22,7 @@ from .runtime.image_io import load_image
 from .runtime.tiling import extract_tiles, pool_logits, sigmoid, stitch_tiles
 from .utils.io import atomic_path
 
-__all__ = ["TorchScorer", "evaluate_samples", "group_metrics", "save_predictions", "plot_roc"]
+__all__ = ["TorchScorer", "OnnxScorer", "evaluate_samples", "robustness_sweep", "group_metrics", "save_predictions", "plot_roc"]
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,39 @@ class TorchScorer:
         """``(H, W, 3)`` uint8 image -> ``(n_tiles,)`` float64 logits."""
         return self.run(image)[0]
 
+    def pooled_logit(self, logits: np.ndarray) -> float:
+        """Image logit from tile logits (aggregation only, before the temperature)."""
+        return pool_logits(logits, self.meta.aggregation, self.meta.topk)
+
     def score(self, logits: np.ndarray) -> float:
         """Pooled image probability from tile logits (aggregation, then temperature)."""
-        m = self.meta
-        return float(sigmoid(pool_logits(logits, m.aggregation, m.topk) / m.temperature))
+        return float(sigmoid(self.pooled_logit(logits) / self.meta.temperature))
+
+    def score_and_logit(self, image: np.ndarray) -> tuple[float, float]:
+        """``(probability, pooled logit before temperature)`` of one image."""
+        logits = self.tile_logits(image)
+        return self.score(logits), self.pooled_logit(logits)
 
     def __call__(self, image: np.ndarray) -> float:
         """Probability that the image carries AI-made damage."""
         return self.score(self.tile_logits(image))
+
+
+class OnnxScorer:
+    """Score whole images with an exported model through the torch-free :class:`~fakedamage.Detector`."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        from .runtime.detector import Detector
+
+        self.detector = Detector(path, providers=["CPUExecutionProvider"], threads=threads)
+        self.meta = self.detector.meta
+
+    def score_and_logit(self, image: np.ndarray) -> tuple[float, float]:
+        p = self.detector.predict(image)
+        return p.score, p.logit * self.meta.temperature
+
+    def __call__(self, image: np.ndarray) -> float:
+        return self.detector.predict(image).score
 
 
 def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence, root: str | Path,
@@ -109,9 +134,11 @@ def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence,
         target = region_target(s, root, image.shape[:2]) if pixel and has_partial_region(s) else None
         if target is not None and isinstance(score_fn, TorchScorer):
             logits, heat = score_fn.run(image, with_map=True)
-            row["score"] = score_fn.score(logits)
+            row["score"], row["logit"] = score_fn.score(logits), score_fn.pooled_logit(logits)
             px = pixel_scores(heat, target, 0.5)
             row["pixel_f1"], row["pixel_iou"] = px["f1"], px["iou"]
+        elif hasattr(score_fn, "score_and_logit"):
+            row["score"], row["logit"] = score_fn.score_and_logit(image)
         else:
             row["score"] = float(score_fn(image))
         rows.append(row)
@@ -141,9 +168,10 @@ def group_metrics(preds: Sequence[dict], threshold: float) -> dict:
     return out
 
 
-def save_predictions(preds: Sequence[dict], path: str | Path) -> Path:
+def save_predictions(preds: Sequence[dict], path: str | Path, extra: Sequence[str] = ()) -> Path:
     """Write per-image predictions as CSV (atomic)."""
-    cols = ["id", "path", "label", "variant", "generator", "damage_type", "source_id", "score", "pixel_f1", "pixel_iou"]
+    cols = [*extra, "id", "path", "label", "variant", "generator", "damage_type", "source_id", "score", "logit", "pixel_f1",
+            "pixel_iou"]
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
@@ -190,3 +218,56 @@ def finite(d: dict) -> dict:
     """Replace NaN/inf by None so the dict is valid JSON."""
     return {k: (finite(v) if isinstance(v, dict) else (None if isinstance(v, float) and not math.isfinite(v) else v))
             for k, v in d.items()}
+
+
+def robustness_sweep(scorer: Callable[[np.ndarray], float], samples: Sequence, root: str | Path,
+                     conditions: Sequence[str], threshold: float, pixel: bool = True,
+                     progress: bool = False) -> tuple[dict, list[dict]]:
+    """Score every image under every laundering condition (:mod:`fakedamage.robustness`).
+
+    Each image is decoded once; a condition that changes geometry transforms the region
+    mask too. A partially edited fake whose edit a crop removes entirely is dropped from
+    that condition (it is no longer fake) and counted in ``dropped``.
+
+    Returns:
+        ``({condition: metrics}, rows)``; metrics as :func:`binary_metrics` plus pixel
+        F1/IoU at 0.5 and ``dropped``; rows carry ``condition`` besides the usual keys.
+    """
+    from tqdm.auto import tqdm
+
+    from .data.targets import has_partial_region, region_target
+    from .robustness import get_condition
+
+    conds = [get_condition(c) for c in conditions]
+    root = Path(root)
+    rows: list[dict] = []
+    dropped = {c.name: 0 for c in conds}
+    for s in tqdm(samples, desc="robustness", disable=None if progress else True, leave=False):
+        try:
+            image = load_image(root / s.path)
+        except (ValueError, OSError):
+            continue
+        target = region_target(s, root, image.shape[:2]) if pixel and has_partial_region(s) else None
+        for c in conds:
+            img, tgt = c.apply(image, target)
+            if tgt is not None and not tgt.any():
+                dropped[c.name] += 1
+                continue
+            row = {"condition": c.name, "id": s.id, "label": s.label, "variant": s.variant, "generator": s.generator,
+                   "damage_type": s.damage_type, "source_id": s.source_id}
+            if tgt is not None and isinstance(scorer, TorchScorer):
+                logits, heat = scorer.run(img, with_map=True)
+                row["score"] = scorer.score(logits)
+                px = pixel_scores(heat, tgt, 0.5)
+                row["pixel_f1"], row["pixel_iou"] = px["f1"], px["iou"]
+            else:
+                row["score"] = float(scorer(img))
+            rows.append(row)
+    out = {}
+    for c in conds:
+        sel = [r for r in rows if r["condition"] == c.name]
+        if not sel:
+            continue
+        m = binary_metrics([r["label"] for r in sel], [r["score"] for r in sel], threshold)
+        out[c.name] = {"family": c.family, "level": c.level, **m, **pixel_summary(sel), "dropped": dropped[c.name]}
+    return out, rows

@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ from .models.pretrained import resolve_pretrained_file
 from .utils.io import atomic_path, atomic_write_json
 
 __all__ = ["DataConfig", "ModelConfig", "TrainerConfig", "TrainResult", "DetectorLoss", "fit", "train_one_epoch",
-           "build_train_loader", "resolve_device", "resolve_resume", "configs_from_dict", "run_train", "main"]
+           "build_train_loader", "calibrate_checkpoint", "resolve_device", "resolve_resume", "configs_from_dict", "run_train", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class DataConfig:
     batch_size: int = 32
     num_workers: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    resize_to: int | None = None  # baseline only: resize whole images to this side instead of cropping
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class ModelConfig:
     drop_rate: float = 0.1
     feature_levels: int = 4
     decoder_channels: int = 32
+    input_transform: str = "none"
     tile_size: int = 128
     tile_stride: int = 64
     aggregation: str = "max"
@@ -103,6 +105,8 @@ class TrainerConfig:
     select_metric: str = "tpr_at_1fpr"
     patience: int | None = None
     ema_decay: float | None = 0.99
+    calibrate: bool = True
+    target_fpr: float = 0.01
     max_steps_per_epoch: int | None = None
     progress: bool = True
     tensorboard: bool = True
@@ -315,10 +319,16 @@ def train_one_epoch(st: _Stepper, loader: Iterable, step: int, max_steps: int, *
                   "data_wait": tot[5] / max(tot[6], 1e-9), "skipped": int(tot[4]), "skipped_examples": examples}
 
 
-def _validate(model: nn.Module, meta: ModelMeta, samples: list, root: Path, info: DistInfo) -> tuple[dict, list]:
+def _validate(model: nn.Module, meta: ModelMeta, samples: list, root: Path, info: DistInfo,
+              resize_to: int | None = None) -> tuple[dict, list]:
     """Score this rank's share of the validation images, gather, and compute the metrics on every rank."""
-    mine = evaluate_samples(TorchScorer(model, meta, info.device), samples[info.rank :: info.world_size], root,
-                            pixel=True)
+    if resize_to:
+        from .bench import ResizeScorer
+
+        scorer = ResizeScorer(model, resize_to, info.device)
+    else:
+        scorer = TorchScorer(model, meta, info.device)
+    mine = evaluate_samples(scorer, samples[info.rank :: info.world_size], root, pixel=True)
     preds = [p for part in all_gather_objects(mine, info) for p in part]
     preds.sort(key=lambda p: p["id"])
     val = binary_metrics([p["label"] for p in preds], [p["score"] for p in preds], meta.threshold)
@@ -375,7 +385,8 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_dir: str | Path,
-        config: Mapping[str, Any] | None = None, resume: str | Path | None = None) -> TrainResult:
+        config: Mapping[str, Any] | None = None, resume: str | Path | None = None,
+        rows: Sequence[Any] | None = None) -> TrainResult:
     """Train a detector and write ``run_dir``.
 
     Outputs: ``weights/{last,best}.safetensors`` (+ ``.json`` sidecars: metadata, metrics,
@@ -391,6 +402,8 @@ def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_di
         run_dir: Output folder (created).
         config: The resolved config to store in checkpoint sidecars.
         resume: A training-state file to continue from (same step, same learning rate).
+        rows: Manifest rows to use instead of all of ``data.manifest`` (e.g. leave-one-generator-out);
+            paths stay relative to the manifest's folder.
 
     Returns:
         Paths of the best and last checkpoints, their metadata and the per-epoch history.
@@ -401,12 +414,12 @@ def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_di
 
     info = init_distributed(trainer.device)
     try:
-        return _fit(data, model_cfg, trainer, Path(run_dir), config, resume, info, timm)
+        return _fit(data, model_cfg, trainer, Path(run_dir), config, resume, info, timm, rows)
     finally:
         cleanup(info)
 
 
-def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm) -> TrainResult:  # noqa: C901
+def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm, rows=None) -> TrainResult:  # noqa: C901
     device = info.device
     if trainer.precision == "fp16" and device.type != "cuda":
         raise ValueError("trainer.precision=fp16 needs a CUDA GPU (it uses a gradient scaler); use bf16 on CPU")
@@ -417,7 +430,7 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
     _set_determinism(trainer.deterministic, device)
     _seed_epoch(trainer.seed, info.rank, -1)
     manifest = Path(data.manifest)
-    samples = read_manifest(manifest)
+    samples = list(rows) if rows is not None else read_manifest(manifest)
     train_s = [s for s in samples if s.split == "train"]
     val_s = [s for s in samples if s.split == "val"]
     if not train_s or not val_s:
@@ -427,7 +440,8 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
     model = create_detector(model_cfg.backbone, pretrained=model_cfg.pretrained,
                             pretrained_file=resolve_pretrained_file(model_cfg.pretrained_file),
                             drop_rate=model_cfg.drop_rate, feature_levels=model_cfg.feature_levels,
-                            decoder_channels=model_cfg.decoder_channels).to(device)
+                            decoder_channels=model_cfg.decoder_channels,
+                            input_transform=model_cfg.input_transform).to(device)
     if trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     summary = {
@@ -441,7 +455,7 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
                       model_cfg.aggregation, model_cfg.topk, training=summary)
 
     ds = CropDataset(train_s, manifest.parent, model_cfg.tile_size, build_train_transform(data.augment),
-                     seed=trainer.seed)
+                     seed=trainer.seed, resize_to=data.resize_to)
     loader, sampler = build_train_loader(ds, data.batch_size, data.num_workers, info, trainer.seed)
     steps_per_epoch = len(loader) if not trainer.max_steps_per_epoch else min(len(loader), trainer.max_steps_per_epoch)
     updates_per_epoch = math.ceil(steps_per_epoch / trainer.accumulate)
@@ -516,7 +530,7 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
                         tr["skipped_examples"][0] if tr["skipped_examples"] else "?")
             print(f"warning: skipped {tr['skipped']} unreadable training image(s), e.g. "
                   f"{tr['skipped_examples'][0] if tr['skipped_examples'] else '?'}", file=sys.stderr)
-        val, _ = _validate(eval_model(), meta, val_s, manifest.parent, info)
+        val, _ = _validate(eval_model(), meta, val_s, manifest.parent, info, data.resize_to)
         row = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"], "train_loss": tr["loss"],
                "train_image_loss": tr["image_loss"], "train_mask_loss": tr["mask_loss"], "train_img_s": tr["img_s"],
                "data_wait": tr["data_wait"], "skipped": tr["skipped"],
@@ -566,12 +580,46 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
             break
     if tb is not None:
         tb.close()
+    calibration = None
+    if info.is_main and trainer.calibrate and best_path.is_file():
+        calibration = calibrate_checkpoint(best_path, val_s, manifest.parent, trainer.target_fpr, device)
+        meta = meta.replace(temperature=calibration.temperature, threshold=calibration.threshold)
+        print(f"calibrated on {calibration.n_real} real + {calibration.n_fake} fake validation images: temperature "
+              f"{calibration.temperature:.3f}, threshold {calibration.threshold:.4f} (FPR {calibration.fpr:.3f} <= "
+              f"target {calibration.target_fpr}, TPR {calibration.tpr:.3f})", file=sys.stderr)
+    barrier(info)
     if info.is_main:
         atomic_write_json(run_dir / "train_metrics.json", finite({
+            "calibration": calibration.to_dict() if calibration else None,
             "best": best_metrics, "history": history, "world_size": info.world_size, "device": str(device),
             "seed": trainer.seed, "deterministic": trainer.deterministic, "precision": trainer.precision,
             "torch": torch.__version__}))
     return TrainResult(run_dir, best_path, last_path, meta, best_metrics, history)
+
+
+def calibrate_checkpoint(path: str | Path, samples: list, root: str | Path, target_fpr: float = 0.01,
+                         device: str | torch.device = "cpu"):
+    """Fit temperature and a threshold for ``target_fpr`` on ``samples`` (a calibration split) and
+    write them into the checkpoint's metadata (sidecar rewritten atomically, weights unchanged).
+
+    Returns:
+        The :class:`~fakedamage.calibration.Calibration`.
+    """
+    import json
+
+    from .calibration import calibrate
+    from .models import load_checkpoint
+    from .models.checkpoint import sidecar_path
+
+    path = Path(path)
+    model, meta = load_checkpoint(path, device)
+    rows = evaluate_samples(TorchScorer(model, meta.replace(temperature=1.0), device), samples, root)
+    cal = calibrate([r["logit"] for r in rows], [r["label"] for r in rows], target_fpr)
+    side = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+    side["meta"] = meta.replace(temperature=cal.temperature, threshold=cal.threshold).to_dict()
+    side["calibration"] = cal.to_dict()
+    atomic_write_json(sidecar_path(path), side)
+    return cal
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
     result = fit(data, model_cfg, trainer, run_dir, config=cfg)
 
     stage("evaluate on held-out photos (test split)")
-    metrics = evaluate_model(result.best, manifest, "test", run_dir, progress=False)
+    metrics = evaluate_model(result.best, manifest, "test", run_dir, progress=False,
+                             robustness=list(cfg.get("robustness") or []), bootstrap=int(cfg.get("bootstrap", 500)))
     overall = metrics["metrics"]["overall"]
 
     stage("export ONNX (parity gate on real validation images)")
@@ -90,6 +91,12 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
           f"test: {d['test_images']} images from {d['test_photos']} held-out photos")
     print(f"  held-out      AUC {overall['auc']:.4f}   TPR@1%FPR {overall['tpr_at_1fpr']:.3f}   "
           f"TPR@5%FPR {overall['tpr_at_5fpr']:.3f}   AP {overall['ap']:.4f}   EER {overall['eer']:.3f}")
+    cal = metrics.get("calibration")
+    how = (f"chosen for {100 * cal['target_fpr']:g}% FPR on validation reals" if cal else "uncalibrated")
+    print(f"  threshold     {metrics['threshold']:.4f} (temperature {metrics['temperature']:.3f}) {how}: "
+          f"test FPR {overall['fpr']:.3f}, TPR {overall['tpr']:.3f}")
+    if metrics.get("robustness"):
+        print("  robustness    " + "  ".join(f"{k} {v['auc']:.3f}" for k, v in metrics["robustness"].items()) + "  (AUC)")
     if overall.get("pixel_n"):
         print(f"  localisation  pixel F1 {overall['pixel_f1']:.3f}   IoU {overall['pixel_iou']:.3f}   at threshold 0.5 "
               f"on {overall['pixel_n']} pasted fakes")
@@ -102,7 +109,8 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
           f"{meta.tile_size}px tiles, CPU)")
     print("  samples")
     print("\n".join(sample_lines))
-    print(f"  run folder    {run_dir}/  (config.yaml, weights/, metrics.csv, metrics.json, roc.png, model.onnx)")
+    print(f"  report        {run_dir}/report.html  (self-contained; also report.md, metrics.json, plots)")
+    print(f"  run folder    {run_dir}/  (config.yaml, weights/, metrics.csv, predictions.csv, model.onnx)")
     print(f"  wall time     {wall:.0f} s")
     print("next:")
     print(f"  fakedamage predict {manifest.parent}/images --model {onnx_path} --output preds.csv")

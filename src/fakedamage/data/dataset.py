@@ -7,13 +7,24 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset, default_collate
 
 from ..runtime.image_io import load_image
 from .manifest import Sample
 from .targets import region_target
 
-__all__ = ["CropDataset", "random_crop_origin", "collate_skip_bad"]
+__all__ = ["CropDataset", "random_crop_origin", "collate_skip_bad", "resize_pair"]
+
+
+def resize_pair(image: np.ndarray, mask: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Resize an image (bicubic) and its mask (nearest) to ``size`` x ``size``: the resize input
+    policy of the baseline that shows what interpolation does to forensic traces."""
+    out = np.array(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC))
+    if mask is None:
+        return out, None
+    m = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((size, size), Image.Resampling.NEAREST)) > 127
+    return out, m
 
 
 def random_crop_origin(h: int, w: int, size: int, rng: np.random.Generator,
@@ -54,7 +65,8 @@ class CropDataset(Dataset):
     """
 
     def __init__(self, samples: Sequence[Sample], root: str | Path, crop_size: int,
-                 transform: Callable | None = None, seed: int = 0) -> None:
+                 transform: Callable | None = None, seed: int = 0, resize_to: int | None = None) -> None:
+        self.resize_to = resize_to
         self.samples = list(samples)
         self.root = Path(root)
         self.crop_size = int(crop_size)
@@ -79,6 +91,9 @@ class CropDataset(Dataset):
         target = region_target(s, self.root, (h, w))
         valid = target is not None
         target = np.zeros((h, w), bool) if target is None else target
+        if self.resize_to:  # the resize-input baseline: what this project otherwise never does
+            image, target = resize_pair(image, target, self.resize_to)
+            h, w = image.shape[:2]
         size = self.crop_size
         if h < size or w < size:
             pad = ((0, max(0, size - h)), (0, max(0, size - w)))

@@ -29,7 +29,10 @@ def sidecar_path(weights: str | Path) -> Path:
 
 def architecture_of(model: DamageDetector) -> dict[str, Any]:
     """What :func:`create_detector` needs, besides the backbone name, to rebuild ``model``."""
-    return {"feature_levels": len(model.decoder.lateral), "decoder_channels": model.decoder.out.in_channels}
+    arch = {"feature_levels": len(model.decoder.lateral), "decoder_channels": model.decoder.out.in_channels}
+    if model.input_transform != "none":
+        arch["input_transform"] = model.input_transform
+    return arch
 
 
 def save_checkpoint(model: DamageDetector, meta: ModelMeta, path: str | Path,

@@ -8,7 +8,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DamageDetector", "ImageHead", "MaskDecoder"]
+__all__ = ["DamageDetector", "ImageHead", "MaskDecoder", "INPUT_TRANSFORMS", "npr_residual"]
+
+#: What the detector computes from its ``[0, 1]`` input before normalisation.
+INPUT_TRANSFORMS = ("none", "npr")
+
+
+def npr_residual(x: torch.Tensor) -> torch.Tensor:
+    """Neighbouring-pixel relationships (Tan et al., CVPR 2024): ``x - up(down(x))`` with nearest
+    2x down- and upsampling, which isolates the traces that generators' upsampling leaves.
+    ``H`` and ``W`` must be even."""
+    return x - F.interpolate(F.interpolate(x, scale_factor=0.5, mode="nearest"), scale_factor=2.0, mode="nearest")
 
 
 class ImageHead(nn.Module):
@@ -70,11 +80,16 @@ class DamageDetector(nn.Module):
         std: Per-channel standard deviation on the ``[0, 1]`` scale.
         drop_rate: Dropout before the image head's linear layer.
         decoder_channels: Width of the mask decoder.
+        input_transform: ``none``, or ``npr`` (the NPR baseline: the network sees
+            :func:`npr_residual` of its input).
     """
 
     def __init__(self, encoder: nn.Module, mean: Sequence[float], std: Sequence[float],
-                 drop_rate: float = 0.0, decoder_channels: int = 32) -> None:
+                 drop_rate: float = 0.0, decoder_channels: int = 32, input_transform: str = "none") -> None:
         super().__init__()
+        if input_transform not in INPUT_TRANSFORMS:
+            raise ValueError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {input_transform!r}")
+        self.input_transform = input_transform
         channels = list(encoder.feature_info.channels())
         self.encoder = encoder
         self.head = ImageHead(channels[-1], drop_rate)
@@ -92,9 +107,14 @@ class DamageDetector(nn.Module):
             ``logit``: ``(N, 1)``, positive means AI-made damage; ``mask``: ``(N, 1, H, W)``
             per-pixel logits that the pixel was produced by a generator.
         """
-        features = self.encoder((x - self.mean) / self.std)
+        features = self.encoder(self._prepare(x))
         return self.head(features[-1]), self.decoder(features, x.shape[-2:])
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Image logits only, ``(N, 1)``, skipping the decoder."""
-        return self.head(self.encoder((x - self.mean) / self.std)[-1])
+        return self.head(self.encoder(self._prepare(x))[-1])
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_transform == "npr":
+            return npr_residual(x) / self.std  # a residual: centred already, scaled like the image
+        return (x - self.mean) / self.std

@@ -93,6 +93,7 @@ def create_detector(
     drop_rate: float = 0.0,
     feature_levels: int = 4,
     decoder_channels: int = 32,
+    input_transform: str = "none",
     **kwargs: Any,
 ) -> DamageDetector:
     """Create a :class:`DamageDetector` from any timm backbone name.
@@ -109,6 +110,7 @@ def create_detector(
         drop_rate: Dropout before the image head.
         feature_levels: How many of the deepest feature levels the mask decoder uses.
         decoder_channels: Width of the mask decoder.
+        input_transform: ``none`` or ``npr`` (see :class:`DamageDetector`).
         **kwargs: Passed to :func:`timm.create_model`.
 
     Returns:
@@ -154,7 +156,8 @@ def create_detector(
         raise ValueError(f"backbone {backbone!r} does not provide multi-scale features (features_only): {e}") from None
     if path:
         _check_pretrained(path, encoder, backbone)
-    return DamageDetector(encoder, mean, std, drop_rate=drop_rate, decoder_channels=decoder_channels)
+    return DamageDetector(encoder, mean, std, drop_rate=drop_rate, decoder_channels=decoder_channels,
+                          input_transform=input_transform)
 
 
 def build_meta(model: DamageDetector, backbone: str, tile_size: int, tile_stride: int | None = None,

@@ -224,7 +224,7 @@ class AutoencoderGenerator:
         h, w = image.shape[:2]
         m = 2**self.model.cfg.levels
         ph, pw = (-h) % m, (-w) % m
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255.0).to(self.device)
+        x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float().div_(255.0).to(self.device)
         if ph or pw:
             x = nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
         y = self.model(x)[0, :, :h, :w]

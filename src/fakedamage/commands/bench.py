@@ -1,0 +1,25 @@
+"""``fakedamage bench``: the leave-one-generator-out benchmark (see :mod:`fakedamage.bench`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = ["run_bench_cmd"]
+
+
+def run_bench_cmd(cfg: Mapping[str, Any]) -> dict:
+    from ..bench import BenchConfig, run_bench
+    from ..config import save_config
+    from ..train import configs_from_dict
+
+    run_dir = Path(cfg["run_dir"])
+    save_config(cfg, run_dir / "config.yaml")
+    data, model, trainer = configs_from_dict(cfg)
+    bench = BenchConfig(detectors=tuple(cfg["detectors"]), generators=tuple(cfg["holdout"]) if cfg.get("holdout") else None,
+                        external=tuple(cfg.get("external") or ()), aeroblade_weights=tuple(cfg.get("aeroblade_weights") or ()),
+                        resize=int(cfg.get("resize", 224)))
+    out = run_bench(data, model, trainer, run_dir, bench, progress=bool(cfg.get("progress", True)))
+    print("mean AUC on the unseen generator: " + "  ".join(f"{d} {v:.4f}" for d, v in out["unseen_auc"].items()))
+    print(f"wrote {run_dir}/bench.json, matrix.csv, matrix.png, report.md")
+    return out

@@ -1,0 +1,239 @@
+"""Evaluation reports: plots, ``report.md`` and a self-contained ``report.html`` (images inlined).
+
+Everything here reads plain dicts (metrics as written to ``metrics.json``, per-image
+prediction rows), so a report can be rebuilt from a finished run folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .utils.io import atomic_path, atomic_write_text
+
+__all__ = ["plot_pr", "plot_reliability", "plot_histograms", "plot_robustness", "plot_heatmap_grid",
+           "write_report", "KEY_METRICS"]
+
+#: Columns of the report tables, in order.
+KEY_METRICS = ("n", "auc", "ap", "tpr_at_1fpr", "tpr_at_5fpr", "eer", "balanced_accuracy", "fpr", "ece", "nll",
+               "brier", "pixel_f1", "pixel_iou")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _plt()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def _arrays(preds: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([p["label"] for p in preds]), np.array([p["score"] for p in preds], dtype=np.float64)
+
+
+def plot_pr(preds: Sequence[dict], path: str | Path) -> Path:
+    """Precision-recall curve, overall and per fake variant."""
+    from sklearn.metrics import precision_recall_curve
+
+    plt = _plt()
+    y, s = _arrays(preds)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
+    groups = [("all fakes", np.ones_like(y, bool))] + [
+        (v, (y == 0) | np.array([p["variant"] == v for p in preds])) for v in sorted({p["variant"] for p in preds if p["label"] == 1})]
+    for name, sel in groups:
+        if 0 < y[sel].sum() < sel.sum():
+            prec, rec, _ = precision_recall_curve(y[sel], s[sel])
+            ax.plot(rec, prec, label=name)
+    ax.set_xlabel("recall (fakes caught)")
+    ax.set_ylabel("precision")
+    ax.set_ylim(0, 1.01)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("precision-recall")
+    return _save(fig, Path(path))
+
+
+def plot_reliability(preds: Sequence[dict], path: str | Path, n_bins: int = 10) -> Path:
+    """Reliability diagram: observed fake rate against mean predicted probability per bin."""
+    plt = _plt()
+    y, s = _arrays(preds)
+    bins = np.minimum((s * n_bins).astype(int), n_bins - 1)
+    xs, ys, ns = [], [], []
+    for b in range(n_bins):
+        sel = bins == b
+        if sel.any():
+            xs.append(s[sel].mean())
+            ys.append(y[sel].mean())
+            ns.append(int(sel.sum()))
+    fig, ax = plt.subplots(figsize=(5, 4.5), dpi=120)
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
+    ax.plot(xs, ys, marker="o")
+    for x, yy, n in zip(xs, ys, ns):
+        ax.annotate(str(n), (x, yy), fontsize=7, xytext=(3, -9), textcoords="offset points")
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed share of fakes")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_title("reliability (numbers: images per bin)")
+    return _save(fig, Path(path))
+
+
+def plot_histograms(preds: Sequence[dict], path: str | Path, threshold: float) -> Path:
+    """Score histograms: reals by variant, fakes by generator, with the threshold marked."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120, sharex=True)
+    edges = np.linspace(0, 1, 26)
+    for ax, label, key, title in ((axes[0], 0, "variant", "real images by variant"),
+                                  (axes[1], 1, "generator", "fakes by generator")):
+        for g in sorted({p[key] or "-" for p in preds if p["label"] == label}):
+            vals = [p["score"] for p in preds if p["label"] == label and (p[key] or "-") == g]
+            ax.hist(vals, bins=edges, alpha=0.55, label=f"{g} ({len(vals)})")
+        ax.axvline(threshold, color="k", ls="--", lw=1)
+        ax.set_title(title)
+        ax.set_xlabel("score")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("images")
+    return _save(fig, Path(path))
+
+
+def plot_robustness(robustness: Mapping[str, Mapping], path: str | Path) -> Path:
+    """AUC and TPR@1%FPR under each laundering condition (bars), clean condition marked."""
+    plt = _plt()
+    names = list(robustness)
+    auc = [robustness[n].get("auc") for n in names]
+    tpr = [robustness[n].get("tpr_at_1fpr") for n in names]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(names)), 4), dpi=120)
+    ax.bar(x - 0.2, [v if v is not None else np.nan for v in auc], 0.4, label="AUC")
+    ax.bar(x + 0.2, [v if v is not None else np.nan for v in tpr], 0.4, label="TPR@1%FPR")
+    ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title("robustness to laundering (test split)")
+    return _save(fig, Path(path))
+
+
+def plot_heatmap_grid(items: Sequence[tuple[str, np.ndarray, np.ndarray]], path: str | Path, cols: int = 4) -> Path:
+    """Grid of images with their region maps overlaid (red = generated), titled."""
+    plt = _plt()
+    rows = max(1, math.ceil(len(items) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), dpi=100, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, image, heat) in zip(axes.flat, items):
+        ax.imshow(image)
+        ax.imshow(np.ma.masked_less(heat, 0.05), cmap="Reds", alpha=0.55, vmin=0, vmax=1)
+        ax.set_title(title, fontsize=7)
+    return _save(fig, Path(path))
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return "–" if not math.isfinite(v) else f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def _table(rows: Mapping[str, Mapping], cols: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    head = ["group", *cols]
+    body = [[name, *(_fmt(m.get(c)) for c in cols)] for name, m in rows.items()]
+    return head, body
+
+
+def _md_table(head, body) -> str:
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in body])
+
+
+def _html_table(head, body) -> str:
+    h = "".join(f"<th>{html.escape(c)}</th>" for c in head)
+    b = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+
+
+def write_report(out_dir: str | Path, report: Mapping, plots: Mapping[str, str]) -> tuple[Path, Path]:
+    """Write ``report.md`` and a self-contained ``report.html`` from a metrics dict.
+
+    Args:
+        out_dir: Run folder; ``plots`` paths are relative to it.
+        report: As written to ``metrics.json``: ``model``, ``split``, ``threshold``, ``metrics``
+            (group -> metrics), optional ``ci``, ``calibration``, ``pixel``, ``robustness``.
+        plots: Caption -> PNG file name (relative to ``out_dir``); each must exist.
+
+    Returns:
+        Paths of ``report.md`` and ``report.html``.
+    """
+    out_dir = Path(out_dir)
+    for name in plots.values():
+        if not (out_dir / name).is_file():
+            raise FileNotFoundError(f"{out_dir / name}: plot missing; the report would reference nothing")
+    sections: list[tuple[str, str, tuple | None]] = []  # (title, text, table)
+    o = report["metrics"]["overall"]
+    intro = (f"Model `{report['model']}` on split `{report['split']}` of `{report['manifest']}`: {o['n']} images "
+             f"({o['n_real']} real, {o['n_fake']} fake). Threshold {report['threshold']:.4f}"
+             + (f" (chosen for {100 * report['calibration']['target_fpr']:.0f}% FPR on the calibration split, "
+                f"temperature {report['calibration']['temperature']:.3f})" if report.get("calibration") else "")
+             + f"; at it the test FPR is {_fmt(o.get('fpr'))} and the TPR {_fmt(o.get('tpr'))}.")
+    sections.append(("Summary", intro, None))
+    if report.get("ci"):
+        ci = report["ci"]
+        body = [[k, _fmt(o.get(k)), f"[{_fmt(lo)}, {_fmt(hi)}]"] for k, (lo, hi) in ci.items()]
+        sections.append(("Overall, with 95% bootstrap intervals (resampling source photos)", "",
+                         (["metric", "value", "95% interval"], body)))
+    sections.append(("By group", "Fake groups are scored against all reals; real variants against all fakes. "
+                     "Pixel metrics: mean per-image F1/IoU of the region map at the fixed threshold 0.5, on fakes "
+                     "whose edit is a mask.", _table(report["metrics"], KEY_METRICS)))
+    if report.get("pixel"):
+        p = report["pixel"]
+        sections.append(("Localisation", f"Pixel F1 at 0.5: {_fmt(p.get('pixel_f1'))}, IoU {_fmt(p.get('pixel_iou'))} "
+                         f"on {p.get('pixel_n')} fakes. Best-threshold pixel F1 (oracle: threshold "
+                         f"{_fmt(p.get('pixel_best_threshold'))} picked on these test labels, not deployable): "
+                         f"{_fmt(p.get('pixel_f1_best_threshold'))}.", None))
+    if report.get("robustness"):
+        sections.append(("Robustness to laundering", "Each condition applied to every test image at test time "
+                         "(threshold unchanged).", _table(report["robustness"], ("n", "auc", "ap", "tpr_at_1fpr",
+                                                                                "tpr_at_5fpr", "fpr", "tpr", "pixel_f1",
+                                                                                "dropped"))))
+    md = [f"# fakedamage evaluation report\n"]
+    for title, text, table in sections:
+        md.append(f"## {title}\n")
+        if text:
+            md.append(text + "\n")
+        if table:
+            md.append(_md_table(*table) + "\n")
+    md.append("## Plots\n")
+    md += [f"### {cap}\n\n![{cap}]({name})\n" for cap, name in plots.items()]
+    md_path = atomic_write_text(out_dir / "report.md", "\n".join(md))
+
+    css = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+           "table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;"
+           "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}")
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>fakedamage report</title><style>{css}</style>"
+             "</head><body><h1>fakedamage evaluation report</h1>"]
+    for title, text, table in sections:
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        if text:
+            parts.append(f"<p>{html.escape(text)}</p>")
+        if table:
+            parts.append(_html_table(*table))
+    parts.append("<h2>Plots</h2>")
+    for cap, name in plots.items():
+        data = base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
+        parts.append(f"<h3>{html.escape(cap)}</h3><img alt='{html.escape(cap)}' src='data:image/png;base64,{data}'>")
+    parts.append("</body></html>")
+    html_path = atomic_write_text(out_dir / "report.html", "".join(parts))
+    return md_path, html_path
