@@ -581,7 +581,7 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
     if tb is not None:
         tb.close()
     calibration = None
-    if info.is_main and trainer.calibrate and best_path.is_file():
+    if info.is_main and trainer.calibrate and best_path.is_file() and any(s.label == 0 for s in val_s):
         calibration = calibrate_checkpoint(best_path, val_s, manifest.parent, trainer.target_fpr, device)
         meta = meta.replace(temperature=calibration.temperature, threshold=calibration.threshold)
         print(f"calibrated on {calibration.n_real} real + {calibration.n_fake} fake validation images: temperature "
