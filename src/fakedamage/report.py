@@ -111,19 +111,35 @@ def plot_histograms(preds: Sequence[dict], path: str | Path, threshold: float) -
 
 
 def plot_robustness(robustness: Mapping[str, Mapping], path: str | Path) -> Path:
-    """AUC and TPR@1%FPR under each laundering condition (bars), clean condition marked."""
+    """Left: AUC and TPR@1%FPR under each laundering condition (bars). Then one panel per family
+    with several levels (JPEG quality, rescale factor): both metrics along the level, clean AUC dotted."""
     plt = _plt()
     names = list(robustness)
-    auc = [robustness[n].get("auc") for n in names]
-    tpr = [robustness[n].get("tpr_at_1fpr") for n in names]
+    get = lambda n, k: robustness[n].get(k) if robustness[n].get(k) is not None else np.nan  # noqa: E731
+    families: dict[str, list[str]] = {}
+    for n in names:
+        families.setdefault(str(robustness[n].get("family", n)), []).append(n)
+    curves = {f: sorted(m, key=lambda n: robustness[n].get("level", 0)) for f, m in families.items() if len(m) > 1}
+    fig, axes = plt.subplots(1, 1 + len(curves), figsize=(max(6, 0.7 * len(names)) + 3.2 * len(curves), 4), dpi=120,
+                             squeeze=False, gridspec_kw={"width_ratios": [max(2.0, len(names) / 4)] + [1.0] * len(curves)})
+    ax = axes[0, 0]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(names)), 4), dpi=120)
-    ax.bar(x - 0.2, [v if v is not None else np.nan for v in auc], 0.4, label="AUC")
-    ax.bar(x + 0.2, [v if v is not None else np.nan for v in tpr], 0.4, label="TPR@1%FPR")
+    ax.bar(x - 0.2, [get(n, "auc") for n in names], 0.4, label="AUC")
+    ax.bar(x + 0.2, [get(n, "tpr_at_1fpr") for n in names], 0.4, label="TPR@1%FPR")
     ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     ax.set_title("robustness to laundering (test split)")
+    for axc, (fam, members) in zip(axes[0, 1:], curves.items()):
+        lv = [robustness[n].get("level", 0) for n in members]
+        axc.plot(lv, [get(n, "auc") for n in members], "-o", label="AUC")
+        axc.plot(lv, [get(n, "tpr_at_1fpr") for n in members], "--s", label="TPR@1%FPR")
+        if "none" in robustness:
+            axc.axhline(get("none", "auc"), color="grey", ls=":", lw=1, label="clean AUC")
+        axc.set_xlabel({"jpeg": "JPEG quality", "rescale": "rescale factor"}.get(fam, f"{fam} level"))
+        axc.set_ylim(0, 1.02)
+        axc.set_title(fam)
+        axc.legend(fontsize=7)
     return _save(fig, Path(path))
 
 
