@@ -36,7 +36,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .data.dataset import CropDataset, collate_skip_bad
 from .data.manifest import read_manifest
 from .data.transforms import AugmentConfig, build_train_transform
-from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, cleanup, init_distributed
+from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, barrier, cleanup, init_distributed,
+                          resolve_device)
 from .evaluate import TorchScorer, evaluate_samples, finite
 from .meta import ModelMeta
 from .metrics import binary_metrics, pixel_summary
@@ -128,13 +129,6 @@ class TrainResult:
     meta: ModelMeta
     best_metrics: dict
     history: list[dict]
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA if available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def resolve_resume(resume: Any, run_dir: str | Path) -> Path | None:
