@@ -6,14 +6,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast photos clean
+.PHONY: setup demo test test-fast photos clean browser eval-assess
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned, so nothing else resolves another torch build
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e ".[train,runtime,diffusers,dev]"
+	$(BIN)/pip install -q -e ".[train,runtime,serve,assess,diffusers,dev]"
+	# its declared deps are torch and opencv-python: never let them resolve (torch is pinned above)
+	$(BIN)/pip install -q --no-deps invisible-watermark==0.2.0
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -25,11 +27,21 @@ photos:
 demo: setup photos
 	$(BIN)/fakedamage demo
 
-test: setup
+# Debian Chromium for the review-page browser test (Playwright drives /usr/bin/chromium).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "warning: no chromium and no root/apt: the review-page browser test will be skipped" >&2; fi
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
-test-fast: setup
+test-fast: setup browser
 	$(BIN)/python -m pytest -q -m "not slow"
+
+eval-assess: setup
+	$(BIN)/python scripts/eval_assess.py --model runs/demo/model.onnx --out runs/assess_eval
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

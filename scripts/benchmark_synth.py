@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+
 import torch
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fakedamage.calibration import calibrate, fit_temperature, threshold_at_fpr
+from fakedamage.calibration import calibrate, fit_temperature, fpr_upper_bound, min_reals_for, threshold_at_fpr
 from fakedamage.metrics import best_threshold_pixel_f1, bootstrap_ci, pixel_scores, pixel_summary
 
 
@@ -17,6 +17,13 @@ def test_threshold_at_fpr_by_hand_with_ties():
     assert threshold_at_fpr(reals, 0.0) > 0.9
     # 50%: two allowed, but 0.5 is tied twice -> still only 0.9 passes (never over the target)
     assert np.mean(np.array(reals) >= threshold_at_fpr(reals, 0.5)) == 0.25
+
+
+def test_threshold_margin_keeps_rates_but_not_on_a_score():
+    reals, fakes = [0.1, 0.2, 0.3], [0.25, 0.7, 0.9]
+    t = threshold_at_fpr(reals, 0.0, all_scores=reals + fakes)
+    assert t == pytest.approx(0.5)  # midway between the top real 0.3 and the next score 0.7
+    assert threshold_at_fpr(reals, 0.0) == pytest.approx(0.3) and threshold_at_fpr(reals, 0.0) > 0.3
 
 
 @pytest.mark.parametrize("target", [0.0, 0.01, 0.05, 0.1, 0.3])
@@ -42,6 +49,27 @@ def test_calibrate_reports_what_it_chose():
     cal = calibrate(z, y, target_fpr=0.05)
     assert cal.fpr <= 0.05 and cal.n_real == 100 and cal.n_fake == 100 and 0 < cal.tpr < 1
     assert calibrate(z, y, temperature=False).temperature == 1.0
+
+
+def test_fpr_upper_bound_by_hand():
+    # no false positive in n reals: bound = 1 - 0.05 ** (1 / n) (the "rule of three", ~3/n)
+    assert fpr_upper_bound(38, 0) == pytest.approx(1 - 0.05 ** (1 / 38), rel=1e-9)
+    assert fpr_upper_bound(38, 0) == pytest.approx(0.0758, abs=1e-4)
+    assert fpr_upper_bound(10, 10) == 1.0
+    assert min_reals_for(0.01) == 299 and fpr_upper_bound(299, 0) <= 0.01 < fpr_upper_bound(298, 0)
+
+
+def test_calibrate_warns_when_the_split_cannot_support_the_target():
+    y = np.array([0] * 38 + [1] * 114)
+    z = np.r_[np.linspace(-6, -2, 38), np.linspace(2, 6, 114)]
+    groups = [f"photo{i % 6}" for i in range(152)]
+    cal = calibrate(z, y, 0.01, groups=groups)
+    assert cal.fpr == 0 and cal.n_sources == 6
+    assert cal.warning and "38 reals" in cal.warning and "6 source photos" in cal.warning
+    y = np.array([0] * 400 + [1] * 100)
+    z = np.r_[np.linspace(-6, 0, 400), np.linspace(-1, 6, 100)]
+    cal = calibrate(z, y, 0.01, groups=[f"p{i % 40}" for i in range(500)])
+    assert cal.warning is None and cal.fpr <= 0.01 and cal.fpr_upper_95 <= 0.03
 
 
 def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_data():

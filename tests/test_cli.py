@@ -97,6 +97,25 @@ def test_pipeline_export_prints_next_commands(pipeline):
     assert "parity" in pipeline["export"].stderr
 
 
+def test_calibrate_resets_the_threshold_on_another_split(pipeline, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    w = tmp_path / "best.safetensors"
+    shutil.copy(pipeline["best"], w)
+    shutil.copy(pipeline["best"].with_suffix(".json"), w.with_suffix(".json"))
+    proc = run_cli("calibrate", f"weights={w}", f"data.manifest={pipeline['manifest']}", "split=test", "target_fpr=0.05")
+    side = json.loads(w.with_suffix(".json").read_text())
+    cal = side["calibration"]
+    n_real = int((pd.read_parquet(pipeline["manifest"]).query("split == 'test'").label == 0).sum())
+    assert cal["n_real"] == n_real and cal["fpr"] <= 0.05 and side["meta"]["threshold"] == cal["threshold"]
+    assert "warning:" in proc.stderr and "fakedamage export" in proc.stdout  # a smoke split is far too small
+    bad = run_cli("calibrate", f"weights={tmp_path / 'nope.safetensors'}", f"data.manifest={pipeline['manifest']}",
+                  check=False)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
+
+
 def test_pipeline_predict_csv(pipeline):
     rows = list(csv.DictReader(open(pipeline["run"] / "preds.csv")))
     n_images = len(list((pipeline["run"] / "data" / "images").rglob("*.jpg")))

@@ -1,6 +1,6 @@
 """Every root config and every config-group option composes; the library never needs Hydra."""
 
-from pathlib import Path
+
 
 import pytest
 
@@ -18,9 +18,16 @@ def test_config_dir_has_groups():
 
 @pytest.mark.parametrize("name", CONFIG_NAMES)
 def test_root_configs_compose(name):
-    required = {"eval": ["weights=x.onnx"], "export": ["weights=x.safetensors"]}.get(name, [])
+    required = {"eval": ["weights=x.onnx"], "export": ["weights=x.safetensors"], "calibrate": ["weights=x.safetensors"],
+                "benchmark": ["onnx=x.onnx"]}.get(name, [])
     cfg = compose_config(name, required)
-    assert "data" in cfg
+    assert "data" in cfg if name != "benchmark" else cfg["onnx"] == "x.onnx"
+
+
+def test_benchmark_takes_the_ultralytics_style_model_key():
+    from fakedamage.cli import KEY_ALIASES
+
+    assert KEY_ALIASES["benchmark"]["model"] == "onnx" and KEY_ALIASES["eval"]["model"] == "weights"
 
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (config_dir() / "model").glob("*.yaml")))

@@ -2,7 +2,7 @@
 
 import math
 
-import numpy as np
+
 import pytest
 
 from fakedamage.metrics import binary_metrics, equal_error_rate, expected_calibration_error, tpr_at_fpr

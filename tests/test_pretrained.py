@@ -1,6 +1,6 @@
 """Offline ImageNet weights: the converted file loads in timm and recognises real photos."""
 
-import numpy as np
+
 import pytest
 import skimage.data
 import timm

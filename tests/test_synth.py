@@ -241,6 +241,16 @@ def test_split_sources_deterministic_and_complete():
     assert list(a.values()).count("test") == 5 and list(a.values()).count("val") == 3
 
 
+def test_split_sources_stratified_by_collection():
+    # a collection with 8 photos among 40 must reach val and test, not land in train by chance
+    names = [f"big/p{i}" for i in range(32)] + [f"mate/m{i}" for i in range(8)]
+    for seed in range(10):
+        a = split_sources(names, 0.25, 0.25, seed=seed)
+        for split in ("val", "test"):
+            got = [n for n, s in a.items() if s == split and n.startswith("mate/")]
+            assert len(got) == 2, (seed, split, got)
+
+
 def test_user_folder_ingestion_and_near_duplicates(tmp_path):
     d = tmp_path / "mine"
     (d / "sub").mkdir(parents=True)

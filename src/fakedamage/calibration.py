@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["fit_temperature", "threshold_at_fpr", "Calibration", "calibrate"]
+__all__ = ["fit_temperature", "threshold_at_fpr", "fpr_upper_bound", "min_reals_for", "Calibration", "calibrate"]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -50,16 +50,22 @@ def fit_temperature(logits: Sequence[float], labels: Sequence[int], bounds: tupl
     return float(math.exp(res.x))
 
 
-def threshold_at_fpr(real_scores: Sequence[float], target_fpr: float = 0.01) -> float:
-    """Lowest threshold whose false-positive rate on these real images is at most ``target_fpr``.
+def threshold_at_fpr(real_scores: Sequence[float], target_fpr: float = 0.01,
+                     all_scores: Sequence[float] | None = None) -> float:
+    """A threshold whose false-positive rate on these real images is at most ``target_fpr``.
 
     The verdict is ``score >= threshold``. With ``k = floor(target_fpr * n)`` false positives
-    allowed, the threshold sits just above the ``(k + 1)``-th highest real score, so tied
-    scores never push the rate over the target.
+    allowed, the threshold sits above the ``(k + 1)``-th highest real score ``s``, so tied
+    scores never push the rate over the target. Without ``all_scores`` it is the next float
+    above ``s``; with them (every score of the split), it is midway between ``s`` and the
+    next higher score, which gives the same rates on the split but leaves a margin, so that
+    an exported copy whose scores differ by 1e-6 does not flip the verdict of the image
+    that set the threshold.
 
     Args:
         real_scores: ``(N,)`` probabilities of real (label 0) images.
         target_fpr: Allowed false-positive rate in ``[0, 1)``.
+        all_scores: ``(M,)`` probabilities of all images of the split (optional).
     """
     s = np.sort(np.asarray(real_scores, dtype=np.float64))[::-1]
     if s.size == 0:
@@ -67,7 +73,32 @@ def threshold_at_fpr(real_scores: Sequence[float], target_fpr: float = 0.01) -> 
     if not 0 <= target_fpr < 1:
         raise ValueError(f"target_fpr must be in [0, 1), got {target_fpr}")
     k = int(math.floor(target_fpr * s.size + 1e-9))
+    above = np.asarray(all_scores if all_scores is not None else [], dtype=np.float64)
+    above = above[above > s[k]]
+    if above.size:
+        return float((s[k] + above.min()) / 2)
     return float(min(1.0, np.nextafter(s[k], np.inf)))
+
+
+def fpr_upper_bound(n_real: int, n_false_positive: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound on the true FPR after ``n_false_positive`` of ``n_real``.
+
+    With 38 reals and none above the threshold the bound is 7.6 %: the split cannot show
+    that a 1 % target is met.
+    """
+    from scipy.stats import beta
+
+    if n_real <= 0:
+        return 1.0
+    if n_false_positive >= n_real:
+        return 1.0
+    return float(beta.ppf(confidence, n_false_positive + 1, n_real - n_false_positive))
+
+
+def min_reals_for(target_fpr: float, confidence: float = 0.95) -> int:
+    """Fewest reals with no false positive whose :func:`fpr_upper_bound` is at most ``target_fpr``
+    (about ``3 / target_fpr``: 299 for 1 %)."""
+    return int(math.ceil(math.log(1 - confidence) / math.log(1 - target_fpr)))
 
 
 @dataclass(frozen=True)
@@ -81,26 +112,48 @@ class Calibration:
     tpr: float
     n_real: int
     n_fake: int
+    n_sources: int = 0
+    fpr_upper_95: float = 1.0
+    warning: str | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
 
 def calibrate(logits: Sequence[float], labels: Sequence[int], target_fpr: float = 0.01,
-              temperature: bool = True) -> Calibration:
+              temperature: bool = True, groups: Sequence[str] | None = None, min_sources: int = 10) -> Calibration:
     """Fit the temperature, then the threshold on the calibrated real scores.
+
+    The threshold always meets ``target_fpr`` on the split itself. Whether it holds on new
+    photos depends on how many reals, and how many different source photos, the split has:
+    real scores cluster by photo, so a split with few photos under-estimates the FPR on
+    others. ``warning`` says so when there are fewer reals than :func:`min_reals_for` or fewer
+    than ``min_sources`` source photos.
 
     Args:
         logits: ``(N,)`` pooled image logits of the calibration split (before temperature).
         labels: ``(N,)`` 0/1.
         target_fpr: False-positive rate the threshold must meet on the split's reals.
         temperature: Fit a temperature (else keep 1.0).
+        groups: ``(N,)`` source-photo ids (for the count of real source photos).
+        min_sources: Fewest real source photos that do not trigger a warning.
     """
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(labels, dtype=int)
     t = fit_temperature(z, y) if temperature else 1.0
     p = _sigmoid(z / t)
-    thr = threshold_at_fpr(p[y == 0], target_fpr)
+    thr = threshold_at_fpr(p[y == 0], target_fpr, all_scores=p)
     fpr = float((p[y == 0] >= thr).mean())
     tpr = float((p[y == 1] >= thr).mean()) if (y == 1).any() else float("nan")
-    return Calibration(t, thr, float(target_fpr), fpr, tpr, int((y == 0).sum()), int((y == 1).sum()))
+    n_real = int((y == 0).sum())
+    n_src = len({g for g, lab in zip(groups, y) if lab == 0}) if groups is not None else 0
+    upper = fpr_upper_bound(n_real, int(round(fpr * n_real)))
+    problems = []
+    if n_real < min_reals_for(target_fpr):
+        problems.append(f"{n_real} reals cannot show FPR <= {target_fpr:g} (95% upper bound {upper:.3f}; "
+                        f"{min_reals_for(target_fpr)} needed)")
+    if groups is not None and n_src < min_sources:
+        problems.append(f"the reals come from {n_src} source photos (< {min_sources}); real scores cluster by photo")
+    warning = ("; ".join(problems) + ". Recalibrate on more genuine photos: fakedamage calibrate weights=... "
+               "data.manifest=...") if problems else None
+    return Calibration(t, thr, float(target_fpr), fpr, tpr, n_real, int((y == 1).sum()), n_src, upper, warning)

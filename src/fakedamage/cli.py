@@ -5,12 +5,16 @@
     fakedamage train data.manifest=data/mine/manifest.parquet trainer.epochs=3
     fakedamage train name=x resume=true               # continue a killed run at the same step
     torchrun --nproc_per_node 2 -m fakedamage.train   # DDP
+    fakedamage calibrate weights=runs/train/weights/best.safetensors data.manifest=... split=val
     fakedamage eval weights=runs/train/weights/best.safetensors data.manifest=...
     fakedamage bench data.manifest=runs/demo/data/manifest.parquet   # leave-one-generator-out
     fakedamage export weights=runs/train/weights/best.safetensors data.manifest=...
     fakedamage predict photos/ --model runs/train/model.onnx --output preds.csv
+    fakedamage benchmark model=runs/train/model.onnx   # ORT fp32 / int8 / PyTorch speed
+    fakedamage serve --model runs/train/model.onnx --host 127.0.0.1 --port 8000   # review API + page
+    fakedamage assess claim.jpg --model runs/train/model.onnx --ref listing.jpg --html review.html
 
-``predict`` imports no torch. Configured verbs take Hydra overrides; ``--show``
+``predict``, ``serve`` and ``assess`` import no torch. Configured verbs take Hydra overrides; ``--show``
 prints the composed config and exits.
 """
 
@@ -27,12 +31,19 @@ VERBS: dict[str, str] = {
     "demo": "run the whole pipeline on offline photos: synth, train, eval, export, predict",
     "synth": "make a content-aligned real/fake dataset from real photos",
     "train": "fine-tune a timm backbone (image score + region map) on a manifest; resume=true continues a run",
+    "calibrate": "set a checkpoint's threshold for a target FPR (and its temperature) on your own photos",
     "eval": "score a checkpoint or ONNX file on a manifest split: metrics with intervals, robustness, report",
     "bench": "leave-one-generator-out benchmark of our model, NPR, resize-224 and AEROBLADE baselines",
     "export": "export a checkpoint to ONNX, gated on parity with PyTorch",
     "predict": "score images with an exported ONNX model (torch-free)",
+    "serve": "HTTP review service: JSON API, metrics and a review page for an ONNX model (torch-free)",
+    "assess": "assess a refund claim: provenance labels, the merchant's photos, the detector (torch-free)",
+    "benchmark": "speed of ORT fp32, ORT int8 and PyTorch eager on the same weights, side by side",
 }
-CONFIGURED = ("demo", "synth", "train", "eval", "bench", "export")
+#: ``key=value`` aliases per verb: ``model=`` names a file for these verbs, while Hydra would read
+#: it as the ``model`` config group.
+KEY_ALIASES = {"eval": {"model": "weights"}, "calibrate": {"model": "weights"}, "benchmark": {"model": "onnx"}}
+CONFIGURED = ("demo", "synth", "train", "calibrate", "eval", "bench", "export", "benchmark")
 
 
 def _runner(verb: str) -> Callable[[dict], object]:
@@ -42,10 +53,14 @@ def _runner(verb: str) -> Callable[[dict], object]:
         from .commands.synth import run_synth as fn
     elif verb == "train":
         from .train import run_train as fn
+    elif verb == "calibrate":
+        from .commands.calibrate import run_calibrate as fn
     elif verb == "eval":
         from .commands.evaluate import run_eval as fn
     elif verb == "bench":
         from .commands.bench import run_bench_cmd as fn
+    elif verb == "benchmark":
+        from .commands.benchmark import run_benchmark as fn
     else:
         from .commands.export import run_export as fn
     return fn
@@ -74,7 +89,7 @@ def _main_parser() -> argparse.ArgumentParser:
         prog="fakedamage",
         description="Detect product photos whose damage was painted in by AI.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="verbs:\n" + "\n".join(f"  {v:<8} {d}" for v, d in VERBS.items())
+        epilog="verbs:\n" + "\n".join(f"  {v:<10} {d}" for v, d in VERBS.items())
         + "\n\nrun 'fakedamage VERB --help' for what a verb takes.",
     )
     from . import __version__
@@ -109,12 +124,27 @@ def main(argv: list[str] | None = None) -> int:
         pp = argparse.ArgumentParser(prog="fakedamage predict", description=VERBS["predict"])
         add_predict_arguments(pp)
         return run_predict(**vars(pp.parse_args(rest)))
+    if verb == "serve":
+        from .service.cli import add_serve_arguments, run_serve
+
+        sp = argparse.ArgumentParser(prog="fakedamage serve", description=VERBS["serve"])
+        add_serve_arguments(sp)
+        return run_serve(**vars(sp.parse_args(rest)))
+    if verb == "assess":
+        from .assess.cli import add_assess_arguments, run_assess
+
+        ap = argparse.ArgumentParser(prog="fakedamage assess", description=VERBS["assess"])
+        add_assess_arguments(ap)
+        return run_assess(**vars(ap.parse_args(rest)))
 
     if any(a in ("-h", "--help") for a in rest):
         print(_config_help(verb))
         return 0
     show = "--show" in rest
+    aliases = KEY_ALIASES.get(verb, {})
     overrides = [a for a in rest if a != "--show"]
+    overrides = [aliases[a.split("=", 1)[0]] + "=" + a.split("=", 1)[1]
+                 if "=" in a and a.split("=", 1)[0] in aliases else a for a in overrides]
     bad = [a for a in overrides if a.startswith("-")]
     if bad:
         return _fail(f"unknown option {bad[0]}; configured verbs take key=value overrides (see fakedamage {verb} --help)", 2)
@@ -130,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(OmegaConf.to_yaml(OmegaConf.create(cfg)))
         return 0
-    from .export import ParityError
+    from .export import GateError, ParityError
     from .runtime.image_io import ImageDecodeError
 
     try:
@@ -139,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         PretrainedLoadError = ValueError  # noqa: N806
     try:
         _runner(verb)(cfg)
-    except (FileNotFoundError, ValueError, ParityError, ImageDecodeError, PretrainedLoadError) as e:
+    except (FileNotFoundError, ValueError, ParityError, GateError, ImageDecodeError, PretrainedLoadError) as e:
         return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__, 1)
     except KeyboardInterrupt:
         return _fail("interrupted; finished work is kept (rerun the same command to resume)", 130)

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["ModelMeta", "META_KEY", "FORMAT_VERSION", "AGGREGATIONS"]
+__all__ = ["ModelMeta", "META_KEY", "FORMAT_VERSION", "AGGREGATIONS", "PRECISIONS", "SCORING_RECIPE"]
 
 #: Key of the JSON metadata entry in the ONNX file's ``metadata_props``.
 META_KEY = "fakedamage"
@@ -23,6 +23,21 @@ META_KEY = "fakedamage"
 FORMAT_VERSION = 1
 #: Ways to pool per-tile logits into one image logit.
 AGGREGATIONS = ("max", "mean", "topk")
+#: Numeric precision of an exported graph.
+PRECISIONS = ("fp32", "int8", "fp16")
+#: How a client in any language reproduces the Python score from the ONNX file and this metadata.
+SCORING_RECIPE = (
+    "1. Decode the file to 8-bit RGB at native resolution (apply the EXIF orientation; never resize). "
+    "2. If H or W < tile_size, pad bottom/right to tile_size (numpy 'reflect' when the pad is smaller than the "
+    "side, else 'edge'). "
+    "3. Tile origins per axis: 0, stride, 2*stride, ... while origin + tile_size <= side, plus side - tile_size "
+    "if the last tile does not reach the end. "
+    "4. Each tile: float32 = uint8 / 255, layout NCHW, RGB; run the graph in batches; take output 'logit' (N,1). "
+    "5. Pool the tile logits: max | mean | topk (mean of the topk largest). "
+    "6. score = 1 / (1 + exp(-pooled / temperature)); is_fake = score >= threshold. "
+    "7. Heatmap: output 'mask' (N,1,T,T) probabilities, pasted at the tile origins, averaged where tiles "
+    "overlap, cropped to H x W."
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,18 @@ class ModelMeta:
             (per-pixel probability that the pixel was produced by a generator).
         version: fakedamage version that trained the model.
         format_version: Version of this metadata format.
-        training: Free-form summary of the training data (generators, counts, hash).
+        training: Free-form summary of the training data (generators, counts, ``manifest_sha256``).
+        input_layout: Layout of the input tensor (always ``NCHW``).
+        input_dtype: Element type of the input tensor (``float32``; also for int8 graphs, which
+            quantise inside).
+        input_range: Value range of the input (``[0, 1]``: uint8 / 255).
+        color_order: Channel order (``RGB``).
+        precision: Numeric precision of the graph (``fp32``, ``int8``, ``fp16``).
+        git_commit: Commit of the fakedamage code that trained or exported the model (``""`` if unknown).
+        created: UTC time the file was written (ISO 8601).
+        scoring: The recipe that turns an image into the score (:data:`SCORING_RECIPE`).
+        export_checks: What export measured before writing the file: the parity with PyTorch
+            and, for reduced precision, the validation AUC against fp32.
     """
 
     backbone: str
@@ -73,6 +99,15 @@ class ModelMeta:
     version: str = ""
     format_version: int = FORMAT_VERSION
     training: Mapping[str, Any] = field(default_factory=dict)
+    input_layout: str = "NCHW"
+    input_dtype: str = "float32"
+    input_range: tuple[float, float] = (0.0, 1.0)
+    color_order: str = "RGB"
+    precision: str = "fp32"
+    git_commit: str = ""
+    created: str = ""
+    scoring: str = SCORING_RECIPE
+    export_checks: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.tile_size <= 0 or self.tile_stride <= 0:
@@ -87,6 +122,10 @@ class ModelMeta:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if (self.input_layout, self.input_dtype, self.color_order) != ("NCHW", "float32", "RGB"):
+            raise ValueError("this fakedamage reads only NCHW float32 RGB inputs; upgrade fakedamage")
         if len(self.mean) != 3 or len(self.std) != 3:
             raise ValueError("mean and std need three values (RGB)")
 
@@ -98,6 +137,7 @@ class ModelMeta:
         """JSON-ready dict; tuples become lists."""
         d = dataclasses.asdict(self)
         d["training"] = dict(self.training)
+        d["export_checks"] = dict(self.export_checks)
         return json.loads(json.dumps(d))
 
     def to_json(self) -> str:
@@ -117,7 +157,7 @@ class ModelMeta:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown model metadata keys {unknown}; valid keys: {sorted(names)}")
-        for key in ("class_names", "mean", "std", "output_names"):
+        for key in ("class_names", "mean", "std", "output_names", "input_range"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)

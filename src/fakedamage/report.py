@@ -203,7 +203,13 @@ def write_report(out_dir: str | Path, report: Mapping, plots: Mapping[str, str])
              f"({o['n_real']} real, {o['n_fake']} fake). Threshold {report['threshold']:.4f}"
              + (f" (chosen for {100 * report['calibration']['target_fpr']:.0f}% FPR on the calibration split, "
                 f"temperature {report['calibration']['temperature']:.3f})" if report.get("calibration") else "")
-             + f"; at it the test FPR is {_fmt(o.get('fpr'))} and the TPR {_fmt(o.get('tpr'))}.")
+             + f"; at it the FPR on this split is {_fmt(o.get('fpr'))} and the TPR {_fmt(o.get('tpr'))}.")
+    cal = report.get("calibration") or {}
+    if cal.get("n_real"):
+        intro += (f" The calibration split had {cal['n_real']} reals from {cal.get('n_sources') or '?'} source photos; "
+                  f"the 95% upper bound on the FPR it could show is {_fmt(cal.get('fpr_upper_95'))}.")
+    if cal.get("warning"):
+        intro += f" **Calibration warning:** {cal['warning']}"
     sections.append(("Summary", intro, None))
     if report.get("ci"):
         ci = report["ci"]
@@ -224,7 +230,7 @@ def write_report(out_dir: str | Path, report: Mapping, plots: Mapping[str, str])
                          "(threshold unchanged).", _table(report["robustness"], ("n", "auc", "ap", "tpr_at_1fpr",
                                                                                 "tpr_at_5fpr", "fpr", "tpr", "pixel_f1",
                                                                                 "dropped"))))
-    md = [f"# fakedamage evaluation report\n"]
+    md = ["# fakedamage evaluation report\n"]
     for title, text, table in sections:
         md.append(f"## {title}\n")
         if text:

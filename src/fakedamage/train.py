@@ -44,7 +44,7 @@ from .metrics import binary_metrics, pixel_summary
 from .models import build_meta, create_detector, save_checkpoint
 from .models.checkpoint import load_train_state, save_train_state, train_state_path
 from .models.pretrained import resolve_pretrained_file
-from .utils.io import atomic_path, atomic_write_json
+from .utils.io import atomic_path, atomic_write_json, file_sha256
 
 __all__ = ["DataConfig", "ModelConfig", "TrainerConfig", "TrainResult", "DetectorLoss", "fit", "train_one_epoch",
            "build_train_loader", "calibrate_checkpoint", "resolve_device", "resolve_resume", "configs_from_dict", "run_train", "main"]
@@ -440,6 +440,7 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
         model = model.to(memory_format=torch.channels_last)
     summary = {
         "manifest": str(manifest),
+        "manifest_sha256": file_sha256(manifest),
         "generators": sorted({s.generator for s in samples if s.generator}),
         "counts": {split: {"real": sum(1 for s in samples if s.split == split and s.label == 0),
                            "fake": sum(1 for s in samples if s.split == split and s.label == 1)}
@@ -581,6 +582,8 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
         print(f"calibrated on {calibration.n_real} real + {calibration.n_fake} fake validation images: temperature "
               f"{calibration.temperature:.3f}, threshold {calibration.threshold:.4f} (FPR {calibration.fpr:.3f} <= "
               f"target {calibration.target_fpr}, TPR {calibration.tpr:.3f})", file=sys.stderr)
+        if calibration.warning:
+            print(f"warning: {calibration.warning}", file=sys.stderr)
     barrier(info)
     if info.is_main:
         atomic_write_json(run_dir / "train_metrics.json", finite({
@@ -608,7 +611,8 @@ def calibrate_checkpoint(path: str | Path, samples: list, root: str | Path, targ
     path = Path(path)
     model, meta = load_checkpoint(path, device)
     rows = evaluate_samples(TorchScorer(model, meta.replace(temperature=1.0), device), samples, root)
-    cal = calibrate([r["logit"] for r in rows], [r["label"] for r in rows], target_fpr)
+    cal = calibrate([r["logit"] for r in rows], [r["label"] for r in rows], target_fpr,
+                    groups=[r["source_id"] for r in rows])
     side = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
     side["meta"] = meta.replace(temperature=cal.temperature, threshold=cal.threshold).to_dict()
     side["calibration"] = cal.to_dict()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
+
 from PIL import Image, ImageDraw
 
 from ..utils.io import atomic_path

@@ -115,10 +115,24 @@ class SynthReport:
 
 
 def split_sources(names: Sequence[str], val_fraction: float, test_fraction: float, seed: int = 0) -> dict[str, str]:
-    """Assign each source photo to ``train``/``val``/``test`` (at least one each when possible)."""
+    """Assign each source photo to ``train``/``val``/``test`` (at least one each when possible).
+
+    Stratified by collection (the part of the name before ``/``, e.g. ``mate`` in ``mate/Dune``):
+    each collection's photos are spread evenly over the split order, so the validation split,
+    on which the threshold is calibrated, sees every kind of photo the test split sees. A
+    threshold calibrated on one collection alone does not hold on another.
+    """
     names = sorted(set(names))
     rng = np.random.default_rng(seed)
-    order = [names[i] for i in rng.permutation(len(names))]
+    strata: dict[str, list[str]] = {}
+    for name in names:
+        strata.setdefault(name.split("/", 1)[0] if "/" in name else "", []).append(name)
+    keyed = []
+    for stratum in sorted(strata):
+        members = [strata[stratum][i] for i in rng.permutation(len(strata[stratum]))]
+        offset = rng.random()
+        keyed += [((i + offset) / len(members), rng.random(), name) for i, name in enumerate(members)]
+    order = [name for _, _, name in sorted(keyed)]
     n = len(order)
     n_test = max(1, round(n * test_fraction)) if n >= 3 else 0
     n_val = max(1, round(n * val_fraction)) if n >= 3 else 0

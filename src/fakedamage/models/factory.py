@@ -10,6 +10,7 @@ import timm
 
 from .. import __version__
 from ..meta import ModelMeta
+from ..utils.io import git_commit
 from .detector import DamageDetector
 
 __all__ = ["create_detector", "resolve_backbone", "resolve_normalization", "build_meta", "PretrainedMismatchError",
@@ -175,4 +176,5 @@ def build_meta(model: DamageDetector, backbone: str, tile_size: int, tile_stride
         std=tuple(float(v) for v in model.std.flatten().tolist()),
         version=__version__,
         training=dict(training or {}),
+        git_commit=git_commit(),
     )

@@ -7,5 +7,7 @@ from __future__ import annotations
 
 from .detector import Detector, ModelLoadError, Prediction, PredictionError
 from .image_io import ImageDecodeError, load_image
+from .overlay import heatmap_overlay, save_overlay
 
-__all__ = ["Detector", "Prediction", "PredictionError", "ImageDecodeError", "ModelLoadError", "load_image"]
+__all__ = ["Detector", "Prediction", "PredictionError", "ImageDecodeError", "ModelLoadError", "load_image", "heatmap_overlay",
+           "save_overlay"]

@@ -32,7 +32,7 @@ import onnxruntime as ort
 
 from ..meta import META_KEY, ModelMeta
 from .image_io import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageSource, load_image
-from .tiling import extract_tiles, pool_logits, sigmoid
+from .tiling import extract_tiles, pool_logits, sigmoid, stitch_tiles
 
 __all__ = ["Detector", "Prediction", "PredictionError", "ModelLoadError", "DEFAULT_PROVIDERS"]
 
@@ -61,6 +61,9 @@ class Prediction:
         tile_origins: ``(y, x)`` top-left corner of each tile in the (padded) image.
         image_size: ``(H, W)`` of the decoded, upright image.
         timings: Milliseconds spent in ``decode``, ``infer`` (tiling, model, pooling) and ``total``.
+        heatmap: ``(H, W)`` float32 read-only map at image size, per-pixel probability that the
+            pixel was produced by a generator (tile maps stitched, overlaps averaged), or ``None``
+            unless requested with ``predict(x, heatmap=True)``.
     """
 
     path: str | None
@@ -72,6 +75,7 @@ class Prediction:
     tile_origins: list[tuple[int, int]]
     image_size: tuple[int, int]
     timings: dict[str, float]
+    heatmap: np.ndarray | None = None
 
     @property
     def n_tiles(self) -> int:
@@ -141,7 +145,7 @@ class Detector:
     All attributes are read-only after construction.
     """
 
-    __slots__ = ("_path", "_meta", "_threshold", "_batch_size", "_max_pixels", "_session", "_logit_name")
+    __slots__ = ("_path", "_meta", "_threshold", "_batch_size", "_max_pixels", "_session", "_logit_name", "_mask_name")
 
     def __init__(
         self,
@@ -193,6 +197,8 @@ class Detector:
         self._batch_size = int(batch_size)
         self._max_pixels = int(max_pixels)
         self._logit_name = meta.output_names[0]
+        outputs = {o.name for o in session.get_outputs()}
+        self._mask_name = "mask" if "mask" in meta.output_names and "mask" in outputs else None
 
     def _check_io(self, session: ort.InferenceSession, meta: ModelMeta) -> None:
         inputs = {i.name: i for i in session.get_inputs()}
@@ -233,37 +239,50 @@ class Detector:
         return self._max_pixels
 
     @property
+    def has_heatmap(self) -> bool:
+        """Whether the model has a localisation output (``predict(x, heatmap=True)`` works)."""
+        return self._mask_name is not None
+
+    @property
     def providers(self) -> list[str]:
         """Execution providers of the session, the one used first."""
         return list(self._session.get_providers())
 
     # Inference --------------------------------------------------------------------
-    def score_tiles(self, tiles: np.ndarray) -> np.ndarray:
+    def score_tiles(self, tiles: np.ndarray, with_map: bool = False):
         """Run the model on tiles, ``batch_size`` at a time.
 
         Args:
             tiles: ``(N, 3, T, T)`` float32 array in ``[0, 1]``, ``T = meta.tile_size``.
+            with_map: Also return the per-pixel ``mask`` output.
 
         Returns:
-            ``(N,)`` float32 raw tile logits (before temperature).
+            ``(N,)`` float32 raw tile logits (before temperature); with ``with_map`` the pair
+            ``(logits, maps)`` with ``maps`` ``(N, T, T)`` float32 probabilities.
         """
         t = self._meta.tile_size
         if tiles.ndim != 4 or tiles.shape[1:] != (3, t, t):
             raise ValueError(f"expected tiles of shape (N, 3, {t}, {t}), got {tiles.shape}")
+        if with_map and self._mask_name is None:
+            raise ValueError(f"{self._path.name} has no 'mask' output; export a model with a localisation head")
         tiles = np.ascontiguousarray(tiles, dtype=np.float32)
-        out = [
-            self._session.run([self._logit_name], {self._meta.input_name: tiles[i : i + self._batch_size]})[0]
-            for i in range(0, len(tiles), self._batch_size)
-        ]
-        if not out:
-            return np.zeros((0,), dtype=np.float32)
-        return np.concatenate(out).reshape(-1).astype(np.float32, copy=False)
+        names = [self._logit_name, self._mask_name] if with_map else [self._logit_name]
+        runs = [self._session.run(names, {self._meta.input_name: tiles[i : i + self._batch_size]})
+                for i in range(0, len(tiles), self._batch_size)]
+        logits = (np.concatenate([r[0] for r in runs]).reshape(-1).astype(np.float32, copy=False) if runs
+                  else np.zeros((0,), dtype=np.float32))
+        if not with_map:
+            return logits
+        maps = (np.concatenate([r[1] for r in runs]).reshape(-1, t, t).astype(np.float32, copy=False) if runs
+                else np.zeros((0, t, t), dtype=np.float32))
+        return logits, maps
 
-    def predict(self, x: ImageSource) -> Prediction:
+    def predict(self, x: ImageSource, heatmap: bool = False) -> Prediction:
         """Score one image.
 
         Args:
             x: Path, encoded bytes, PIL image or uint8 array ``(H, W[, 3|4])``.
+            heatmap: Also return the ``(H, W)`` localisation map (needs a ``mask`` output).
 
         Returns:
             The :class:`Prediction`.
@@ -276,7 +295,13 @@ class Detector:
         t1 = time.perf_counter()
         meta = self._meta
         tiles, origins = extract_tiles(image, meta.tile_size, meta.tile_stride)
-        logits = self.score_tiles(tiles)
+        heat = None
+        if heatmap:
+            logits, maps = self.score_tiles(tiles, with_map=True)
+            heat = stitch_tiles(maps, origins, image.shape[0], image.shape[1])
+            heat.setflags(write=False)
+        else:
+            logits = self.score_tiles(tiles)
         logit = pool_logits(logits, meta.aggregation, meta.topk) / meta.temperature
         score = float(sigmoid(logit))
         tile_scores = np.asarray(sigmoid(logits.astype(np.float64) / meta.temperature), dtype=np.float64).reshape(-1)
@@ -292,13 +317,15 @@ class Detector:
             tile_origins=[(int(y), int(x_)) for y, x_ in origins],
             image_size=(int(image.shape[0]), int(image.shape[1])),
             timings={"decode": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3},
+            heatmap=heat,
         )
 
-    def predict_batch(self, items: Iterable[ImageSource]) -> list[Prediction | PredictionError]:
+    def predict_batch(self, items: Iterable[ImageSource], heatmap: bool = False) -> list[Prediction | PredictionError]:
         """Score several images; a bad item yields a :class:`PredictionError`, never an exception.
 
         Args:
             items: Inputs accepted by :meth:`predict`.
+            heatmap: Also compute each image's localisation map.
 
         Returns:
             One result per item, in order.
@@ -306,7 +333,7 @@ class Detector:
         results: list[Prediction | PredictionError] = []
         for item in items:
             try:
-                results.append(self.predict(item))
+                results.append(self.predict(item, heatmap=heatmap))
             except ImageDecodeError as e:
                 results.append(PredictionError(_input_path(item), str(e)))
             except Exception as e:  # noqa: BLE001 - one bad item must not stop the batch

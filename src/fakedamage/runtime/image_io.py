@@ -169,6 +169,9 @@ def _open_and_decode(fp: object, name: str, max_pixels: int) -> np.ndarray:
         ) from None
     except (SyntaxError, EOFError, struct.error) as e:  # header parsing errors of some plugins
         raise ImageDecodeError(f"{name}: corrupt image header ({e}); {_REUPLOAD}") from None
+    except OSError as e:  # e.g. a JPEG cut off inside its header: "Truncated File Read"
+        detail = " ".join(str(e).split()) or type(e).__name__
+        raise ImageDecodeError(f"{name}: unreadable or truncated image ({detail}); {_REUPLOAD}") from None
 
 
 def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

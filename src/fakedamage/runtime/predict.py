@@ -3,6 +3,7 @@
 Usage::
 
     fakedamage predict IMAGES... --model model.onnx [--output preds.csv|preds.jsonl] [--threshold T]
+        [--save-heatmaps DIR]
     python -m fakedamage.runtime.predict IMAGES... --model model.onnx
 
 ``IMAGES`` are files, folders (searched recursively for image extensions, hidden
@@ -14,7 +15,9 @@ expand them). Without ``--output`` one line per image goes to stdout::
 With ``--output`` a CSV (columns ``path,score,is_fake,threshold,logit,n_tiles,error``)
 or JSONL file is written atomically (temp file + ``os.replace``), chosen by extension.
 A file that cannot be read is reported on stderr as one ``error: <message>`` line and
-processing continues.
+processing continues. ``--save-heatmaps DIR`` writes, per image, ``DIR/<name>.heatmap.png``:
+the photo with the model's localisation map blended over it (``<name>`` is the input path
+relative to the current folder with ``/`` replaced by ``__``, so files never collide).
 
 Exit codes: 0 every image scored; 1 some image failed or an input matched nothing;
 2 usage error (bad ``--output`` extension, bad option value, missing or invalid model).
@@ -138,6 +141,15 @@ def _umask() -> int:
     return mask
 
 
+def heatmap_name(path: Path) -> str:
+    """File name of an image's overlay: its path (relative to the cwd when inside it) flattened."""
+    try:
+        rel = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        rel = Path(*path.resolve().parts[1:])
+    return "__".join(rel.with_suffix("").parts) + ".heatmap.png"
+
+
 def _usage_error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
@@ -151,6 +163,7 @@ def run_predict(
     batch_size: int = 16,
     threads: int | None = None,
     quiet: bool = False,
+    save_heatmaps: str | os.PathLike | None = None,
 ) -> int:
     """Score image files and report them; the body of ``fakedamage predict``.
 
@@ -162,6 +175,7 @@ def run_predict(
         batch_size: Most tiles per model run.
         threads: onnxruntime intra-op threads.
         quiet: Print no per-image lines or summary (errors are still printed).
+        save_heatmaps: Folder for ``<name>.heatmap.png`` overlays (the model needs a ``mask`` output).
 
     Returns:
         Exit code: 0 all scored, 1 some failed or nothing matched, 2 usage error.
@@ -184,6 +198,8 @@ def run_predict(
         detector = Detector(model, threads=threads, threshold=threshold, batch_size=batch_size)
     except ModelLoadError as e:
         return _usage_error(str(e))
+    if save_heatmaps is not None and not detector.has_heatmap:
+        return _usage_error(f"--save-heatmaps: {model} has no localisation output; re-export it with fakedamage export")
 
     files, unmatched = expand_inputs(inputs)
     failures: list[str] = []
@@ -193,7 +209,13 @@ def run_predict(
 
     rows: list[dict[str, Any]] = []
     for path in files:
-        result = detector.predict_batch([path])[0]
+        result = detector.predict_batch([path], heatmap=save_heatmaps is not None)[0]
+        if save_heatmaps is not None and not isinstance(result, PredictionError):
+            from .image_io import load_image
+            from .overlay import save_overlay
+
+            save_overlay(Path(save_heatmaps) / heatmap_name(path), load_image(path, max_pixels=detector.max_pixels),
+                         result.heatmap)
         if isinstance(result, PredictionError):
             print(f"error: {result.error}", file=sys.stderr, flush=True)
             failures.append(str(path))
@@ -205,6 +227,8 @@ def run_predict(
         _write_atomic(Path(output), _render(rows, fmt))  # type: ignore[arg-type]
         if not quiet:
             print(f"wrote {len(rows)} row{'s' if len(rows) != 1 else ''} to {output}", file=sys.stderr)
+    if save_heatmaps is not None and not quiet:
+        print(f"wrote heatmap overlays to {save_heatmaps}/", file=sys.stderr)
     if not files:
         print("error: no images to score", file=sys.stderr)
         return 1
@@ -239,6 +263,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument("--batch-size", type=_positive_int, default=16, help="most tiles per model run (default: 16)")
     parser.add_argument("--threads", type=_positive_int, default=None, help="onnxruntime intra-op threads")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    parser.add_argument("--save-heatmaps", metavar="DIR", default=None,
+                        help="write an overlay PNG of the localisation map per image into DIR")
     return parser
 
 
