@@ -51,6 +51,7 @@ class ExportConfig:
     auc_tolerance: float = 0.01
     calibration_images: int = 64
     per_channel: bool = True
+    int8_method: str = "percentile"
 
     def __post_init__(self) -> None:
         if self.auc_tolerance < 0:

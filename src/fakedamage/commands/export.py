@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..data.manifest import read_manifest
-from ..export import ExportConfig, ParityReport, export_onnx, write_reduced_precision
+from ..export import ExportConfig, GateError, ParityReport, export_onnx, write_reduced_precision
 from ..runtime.image_io import load_image
 
 __all__ = ["parity_images", "labelled_images", "run_export"]
@@ -52,8 +52,11 @@ def run_export(cfg: Mapping[str, Any]) -> tuple[Path, ParityReport]:
         val_images, val_labels = labelled_images(manifest, "val")
         calib = parity_images(manifest, e.calibration_images, split="train") if e.int8 else []
         for precision in reduced:
-            path, gate = write_reduced_precision(out, precision, val_images, val_labels, calib, e.auc_tolerance,
-                                                 e.per_channel)
+            try:
+                path, gate = write_reduced_precision(out, precision, val_images, val_labels, calib, e.auc_tolerance,
+                                                     e.per_channel, e.int8_method)
+            except GateError as err:
+                raise GateError(f"{err} (the fp32 {out.name} passed parity and was written)") from None
             print(f"exported {path}: validation AUC {gate.auc:.4f} vs fp32 {gate.auc_fp32:.4f} (change "
                   f"{gate.delta:+.4f}, allowed ±{gate.tolerance}) on {gate.n_images} images, max |Δprob| "
                   f"{gate.max_abs_dprob:.3f}", file=sys.stderr)
