@@ -18,7 +18,6 @@ from PIL import Image
 
 from conftest import REPO
 
-DEMO_MODEL = REPO / "runs" / "demo4" / "model.onnx"
 
 
 def _py(code: str, timeout: int = 180) -> subprocess.CompletedProcess:
@@ -175,11 +174,6 @@ def _detector_run(model: Path, files: dict[str, Path], tmp_path: Path) -> None:
     assert det["map"] is None or det["map"]["png_base64"]
     proc = _cli(files["other"], "--model", model)  # detector and provenance only
     assert proc.returncode == 0 and "detector" in proc.stdout
-
-
-@pytest.mark.skipif(not DEMO_MODEL.is_file(), reason="no local runs/demo4/model.onnx (made by `fakedamage demo`)")
-def test_with_local_demo_model(files, tmp_path):
-    _detector_run(DEMO_MODEL, files, tmp_path)
 
 
 @pytest.mark.slow

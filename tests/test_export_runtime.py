@@ -173,4 +173,4 @@ def test_jpeg_cut_inside_its_header_is_a_one_line_error(tmp_path, n_bytes):
     with pytest.raises(ImageDecodeError) as e:
         load_image(cut)
     msg = str(e.value)
-    assert "\n" not in msg and msg.startswith("<bytes>: ") and "re-upload" in msg
+    assert "\n" not in msg and msg.startswith("<bytes>: ") and ("re-upload" in msg or "pass a JPEG" in msg)
