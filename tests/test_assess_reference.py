@@ -170,3 +170,19 @@ def test_matcher_reports_inliers_and_caches_reference_features(build, photos):
     assert "listing-key" in matcher._cache  # noqa: SLF001 - the cache is what makes batches fast
     second = matcher.match(claim, [ref])
     assert second.copy.n_inliers == first.copy.n_inliers
+
+
+def test_in_memory_references_beyond_the_limit_are_reported():
+    import io
+
+    import skimage.data
+
+    def jpeg(a):
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="JPEG", quality=90)
+        return buf.getvalue()
+
+    refs = [jpeg(skimage.data.chelsea()), jpeg(skimage.data.rocket()), jpeg(skimage.data.astronaut())]
+    a = Assessor(None, AssessConfig(max_references=2)).assess(jpeg(skimage.data.coffee()), references=refs)
+    notes = [e for e in a.evidence if e.kind == "reference_error"]
+    assert len(notes) == 1 and "only the first 2 are used" in notes[0].explanation

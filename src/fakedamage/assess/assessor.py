@@ -191,7 +191,12 @@ class Assessor:
                 except ImageDecodeError as e:
                     errors.append(Evidence("reference_error", 0.0, f"The reference #{i + 1} could not be used ({e}).",
                                            "reference", {"reference": f"#{i + 1}", "error": str(e)}))
-        return (refs + extra)[: self.config.max_references], errors
+        refs = refs + extra
+        if len(refs) > self.config.max_references:
+            why = f"only the first {self.config.max_references} are used"
+            errors.append(Evidence("reference_error", 0.0, f"The reference set ({len(refs)} images) could not be used "
+                                   f"({why}).", "reference", {"reference": f"set ({len(refs)} images)", "error": why}))
+        return refs[: self.config.max_references], errors
 
     def assess(self, claim: ClaimSource, references: Sequence[ReferenceSource] = (),
                reference_videos: Sequence[str | os.PathLike] = (), name: str | None = None) -> Assessment:
