@@ -23,6 +23,19 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600, check: bool
     return proc
 
 
+def claim_builders():
+    """``scripts/eval_assess.py`` as a module: the claim builders the assess tests share (no torch at import)."""
+    import importlib.util
+
+    if "eval_assess" in sys.modules:
+        return sys.modules["eval_assess"]
+    spec = importlib.util.spec_from_file_location("eval_assess", REPO / "scripts" / "eval_assess.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the script executes
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> dict[str, Path]:
     """synth -> train -> eval -> export -> predict through the CLI, on the smoke experiment."""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, claim_builders
 
 
 
@@ -36,13 +36,7 @@ def _cli(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def build():
     """scripts/eval_assess.py, whose claim builders import no torch at module level."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("eval_assess", REPO / "scripts" / "eval_assess.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the script executes
-    spec.loader.exec_module(module)
-    return module
+    return claim_builders()
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,7 @@ with the changed region on the true damage (IoU >= 0.5); other photos must be "i
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -15,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import claim_builders
 from fakedamage.assess import AssessConfig, Assessor
 from fakedamage.assess.reference import ReferenceImage, ReferenceMatcher, load_references, sample_video_frames
 from fakedamage.runtime import load_image
@@ -23,17 +21,9 @@ from fakedamage.runtime import load_image
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 
 
-def _builders():
-    spec = importlib.util.spec_from_file_location("eval_assess", REPO / "scripts" / "eval_assess.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the script executes
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def build():
-    return _builders()
+    return claim_builders()
 
 
 @pytest.fixture(scope="module")

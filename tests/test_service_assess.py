@@ -15,11 +15,9 @@ an image (or a video in ``reference_videos``) is refused with 415, more than
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,16 +28,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import claim_builders
 from test_service import LIMIT_ARGS, Server, _png, assert_error, serve
-
-
-def _builders():
-    spec = importlib.util.spec_from_file_location("eval_assess", REPO / "scripts" / "eval_assess.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the script executes
-    spec.loader.exec_module(module)
-    return module
 
 
 def _jpeg(image: np.ndarray, quality: int = 92) -> bytes:
@@ -55,7 +45,7 @@ def claims() -> dict[str, Any]:
 
     from fakedamage.data.generators import ClassicalGenerator
 
-    build = _builders()
+    build = claim_builders()
     listing = build.make_listing(skimage.data.coffee())
     derived = build.make_derived_claim("c", listing, ClassicalGenerator(), "chip", np.random.default_rng(1), "listing", [])
     unrelated, _, _ = build.transform_claim(build.make_listing(skimage.data.chelsea()), None, np.random.default_rng(1))

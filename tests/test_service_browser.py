@@ -42,10 +42,8 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def test_review_page_upload_shows_verdict_and_heatmap(page_server, browser, pipeline, tmp_path):
-    photo = sorted((pipeline["run"] / "data" / "images").rglob("*.jpg"))[0]
-    model = page_server.get("/v1/model").json()
-    expected = page_server.predict(photo.read_bytes(), photo.name).json()
+def _open_review_page(browser, page_server):
+    """A fresh page on the review page, loaded; records requests to other origins and console errors."""
     foreign: list[str] = []
     console_errors: list[str] = []
     context = browser.new_context(viewport={"width": 1200, "height": 900})
@@ -54,9 +52,17 @@ def test_review_page_upload_shows_verdict_and_heatmap(page_server, browser, pipe
     page.on("request", lambda r: None if r.url.startswith(own) else foreign.append(r.url))
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     page.set_default_timeout(30_000)
+    page.goto(page_server.url + "/")
+    page.wait_for_function("document.getElementById('model-version').textContent.includes('sha256:')")
+    return context, page, foreign, console_errors
+
+
+def test_review_page_upload_shows_verdict_and_heatmap(page_server, browser, pipeline, tmp_path):
+    photo = sorted((pipeline["run"] / "data" / "images").rglob("*.jpg"))[0]
+    model = page_server.get("/v1/model").json()
+    expected = page_server.predict(photo.read_bytes(), photo.name).json()
+    context, page, foreign, console_errors = _open_review_page(browser, page_server)
     try:
-        page.goto(page_server.url + "/")
-        page.wait_for_function("document.getElementById('model-version').textContent.includes('sha256:')")
         assert model["version"] in page.inner_text("#model-version")
         assert model["id"] in page.inner_text("#model-info")
 
@@ -125,9 +131,10 @@ def test_review_page_assesses_a_claim_against_listing_photos(page_server, browse
     import skimage.data
 
     from fakedamage.data.generators import ClassicalGenerator
-    from test_service_assess import _builders, _jpeg
+    from conftest import claim_builders
+    from test_service_assess import _jpeg
 
-    build = _builders()
+    build = claim_builders()
     listing = build.make_listing(skimage.data.coffee())
     claim = build.make_derived_claim("c", listing, ClassicalGenerator(), "chip", np.random.default_rng(1), "listing", [])
     listing_path, claim_path = tmp_path / "listing.jpg", tmp_path / "claim.jpg"
@@ -138,17 +145,8 @@ def test_review_page_assesses_a_claim_against_listing_photos(page_server, browse
     expected = expected.json()["assessment"]
     assert expected["verdict"] == "likely_ai_edited"
 
-    foreign: list[str] = []
-    console_errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    own = (page_server.url, "data:", "blob:")
-    page.on("request", lambda r: None if r.url.startswith(own) else foreign.append(r.url))
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.set_default_timeout(30_000)
+    context, page, foreign, console_errors = _open_review_page(browser, page_server)
     try:
-        page.goto(page_server.url + "/")
-        page.wait_for_function("document.getElementById('model-version').textContent.includes('sha256:')")
         assert page.is_visible("#refs") and page.is_disabled("#assess-btn")
 
         # 1. The listing photo first (nothing to assess yet), then the claim: predict and assess both run.

@@ -107,7 +107,8 @@ def run_speed_benchmark(model_path: str | Path, weights: str | Path | None = Non
     from .runtime.detector import Detector
 
     model_path = Path(model_path)
-    threads = int(threads or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if not threads:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     meta = Detector(model_path, providers=["CPUExecutionProvider"]).meta
     tiles = real_tiles(meta.tile_size, max(batch_sizes))
     engines: dict[str, Callable[[np.ndarray], object]] = {}

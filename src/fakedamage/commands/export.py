@@ -40,16 +40,17 @@ def run_export(cfg: Mapping[str, Any]) -> tuple[Path, ParityReport]:
     weights = Path(cfg["weights"])
     out = Path(cfg["out"]) if cfg.get("out") else weights.parent.parent / "model.onnx"
     e = ExportConfig(**cfg["export"])
+    manifest = cfg["data"]["manifest"]
+    reduced = [p for p, on in (("int8", e.int8), ("fp16", e.fp16)) if on]
     model, meta = load_checkpoint(weights)
-    images = parity_images(cfg["data"]["manifest"], e.parity_images)
-    report = export_onnx(model, meta, out, images, opset=e.opset, dynamo=e.dynamo, tolerance=e.tolerance)
+    # the parity images are the first of the validation images the AUC gates score: decode them once
+    val_images, val_labels = labelled_images(manifest, "val", None if reduced else e.parity_images)
+    report = export_onnx(model, meta, out, val_images[: e.parity_images], opset=e.opset, dynamo=e.dynamo,
+                         tolerance=e.tolerance)
     print(f"exported {out} (+ {out.with_suffix('.json').name}); parity on {report.n_images} real images: "
           f"max |Δprob| {report.max_abs_dprob:.2e}, {report.verdicts_agree}/{report.n_images} verdicts agree",
           file=sys.stderr)
-    manifest = cfg["data"]["manifest"]
-    reduced = [p for p, on in (("int8", e.int8), ("fp16", e.fp16)) if on]
     if reduced:
-        val_images, val_labels = labelled_images(manifest, "val")
         calib = parity_images(manifest, e.calibration_images, split="train") if e.int8 else []
         for precision in reduced:
             try:

@@ -150,6 +150,23 @@ def heatmap_name(path: Path) -> str:
     return "__".join(rel.with_suffix("").parts) + ".heatmap.png"
 
 
+def _predict_and_save_overlay(detector: Any, path: Path, folder: Path) -> Any:
+    """Decode ``path`` once, score it with its heatmap and write the overlay; a bad file gives a PredictionError."""
+    import dataclasses
+
+    from .detector import PredictionError
+    from .image_io import ImageDecodeError, load_image
+    from .overlay import save_overlay
+
+    try:
+        image = load_image(path, max_pixels=detector.max_pixels)
+    except ImageDecodeError as e:
+        return PredictionError(str(path), str(e))
+    result = detector.predict(image, heatmap=True)
+    save_overlay(folder / heatmap_name(path), image, result.heatmap)
+    return dataclasses.replace(result, path=str(path))
+
+
 def _usage_error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
@@ -209,13 +226,10 @@ def run_predict(
 
     rows: list[dict[str, Any]] = []
     for path in files:
-        result = detector.predict_batch([path], heatmap=save_heatmaps is not None)[0]
-        if save_heatmaps is not None and not isinstance(result, PredictionError):
-            from .image_io import load_image
-            from .overlay import save_overlay
-
-            save_overlay(Path(save_heatmaps) / heatmap_name(path), load_image(path, max_pixels=detector.max_pixels),
-                         result.heatmap)
+        if save_heatmaps is None:
+            result = detector.predict_batch([path])[0]
+        else:
+            result = _predict_and_save_overlay(detector, path, Path(save_heatmaps))
         if isinstance(result, PredictionError):
             print(f"error: {result.error}", file=sys.stderr, flush=True)
             failures.append(str(path))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
-import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from typing import Any, AsyncIterator, Callable, TypeVar
 import numpy as np
 
 from ..runtime import Detector, ImageDecodeError, load_image
+from ..utils.io import file_sha256
 from .config import ServiceConfig
 from .errors import ServiceError
 from .imaging import heatmap_png
@@ -41,11 +41,7 @@ _PIXEL_LIMIT_MARKERS = ("over the limit of", "decompression bomb")
 
 def model_id(path: Path) -> str:
     """Content id of a model file: ``sha256:`` and the first 16 hex digits of its hash."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()[:16]
+    return "sha256:" + file_sha256(path)[:16]
 
 
 def decode_error(err: ImageDecodeError, name: str) -> ServiceError:

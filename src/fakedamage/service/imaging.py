@@ -13,6 +13,7 @@ import io
 import numpy as np
 from PIL import Image
 
+from ..runtime.overlay import colorize as runtime_colorize
 from .errors import ServiceError
 
 __all__ = ["ACCEPTED_TYPES", "sniff_image_type", "check_media_type", "heatmap_png", "colorize"]
@@ -35,11 +36,6 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"II*\x00", 0, "image/tiff"),
     (b"MM\x00*", 0, "image/tiff"),
 )
-
-#: Stops of the "inferno" colour map (position, RGB).
-_STOPS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
-_COLOURS = np.array([[40, 11, 84], [101, 21, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float64)
-
 
 def sniff_image_type(head: bytes) -> str | None:
     """Content type of an image file from its first bytes, or ``None`` when it is no known image."""
@@ -80,11 +76,10 @@ def check_media_type(content_type: str | None, head: bytes, name: str) -> None:
 
 
 def colorize(heat: np.ndarray) -> np.ndarray:
-    """Map probabilities in ``[0, 1]`` to RGBA uint8: inferno colours, opacity = probability."""
+    """Map probabilities in ``[0, 1]`` to RGBA uint8: the runtime's colours, opacity = probability."""
     p = np.clip(np.nan_to_num(heat.astype(np.float64), nan=0.0), 0.0, 1.0)
-    rgb = np.stack([np.interp(p, _STOPS, _COLOURS[:, c]) for c in range(3)], axis=-1)
-    alpha = p[..., None] * 255.0
-    return np.round(np.concatenate([rgb, alpha], axis=-1)).astype(np.uint8)
+    alpha = np.round(p * 255.0).astype(np.uint8)[..., None]
+    return np.concatenate([runtime_colorize(p), alpha], axis=-1)
 
 
 def heatmap_png(heat: np.ndarray, max_side: int) -> tuple[bytes, int, int]:

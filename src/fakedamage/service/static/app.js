@@ -6,6 +6,13 @@
   'use strict';
 
   const $ = (id) => document.getElementById(id);
+  /* A new element with an optional class and text (set as textContent, never as HTML). */
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
   const KEY_STORE = 'fakedamage.apiKey';
   const state = { model: null, apiKey: sessionStorage.getItem(KEY_STORE) || '', seq: 0, photoUrl: null, pending: null,
     claim: null, refs: [], assessSeq: 0 };
@@ -74,8 +81,7 @@
     parts.forEach(([k, v], i) => {
       if (i) info.append(' \u00b7 ');
       info.append(k + ' ');
-      const code = document.createElement('code');
-      code.textContent = v;
+      const code = el('code', '', v);
       info.append(code);
     });
     $('model-version').textContent = `${m.version} (${m.id})`;
@@ -250,14 +256,10 @@
         img.alt = '';
         li.append(img);
       } else {
-        const tag = document.createElement('span');
-        tag.className = 'video-tag';
-        tag.textContent = 'video';
+        const tag = el('span', 'video-tag', 'video');
         li.append(tag);
       }
-      const name = document.createElement('span');
-      name.className = 'ref-name';
-      name.textContent = `${ref.file.name} (${fmtBytes(ref.file.size)})`;
+      const name = el('span', 'ref-name', `${ref.file.name} (${fmtBytes(ref.file.size)})`);
       const del = document.createElement('button');
       del.type = 'button';
       del.className = 'secondary small';
@@ -361,33 +363,26 @@
   }
 
   function overlayFigure(b64, caption, claimThumb, mask) {
-    const fig = document.createElement('figure');
-    fig.className = 'map overlay' + (mask ? ' mask' : ' heat');
-    const box = document.createElement('div');
-    box.className = 'ov';
-    const base = document.createElement('img');
-    base.className = 'base';
+    const fig = el('figure', 'map overlay' + (mask ? ' mask' : ' heat'));
+    const box = el('div', 'ov');
+    const base = el('img', 'base');
     base.src = 'data:image/png;base64,' + claimThumb;
     base.alt = 'The claim photo';
-    const top = document.createElement('img');
-    top.className = 'top';
+    const top = el('img', 'top');
     top.alt = caption;
     recolour(b64, mask).then((url) => { top.src = url; }, () => { top.src = 'data:image/png;base64,' + b64; });
     box.append(base, top);
-    const cap = document.createElement('figcaption');
-    cap.textContent = caption + ' (over the claim)';
+    const cap = el('figcaption', '', caption + ' (over the claim)');
     fig.append(box, cap);
     return fig;
   }
 
   function pngFigure(b64, caption, cls) {
-    const fig = document.createElement('figure');
-    fig.className = 'map' + (cls ? ' ' + cls : '');
+    const fig = el('figure', 'map' + (cls ? ' ' + cls : ''));
     const img = document.createElement('img');
     img.src = 'data:image/png;base64,' + b64;
     img.alt = caption;
-    const cap = document.createElement('figcaption');
-    cap.textContent = caption;
+    const cap = el('figcaption', '', caption);
     fig.append(img, cap);
     return fig;
   }
@@ -412,51 +407,36 @@
     const ol = $('evidence');
     ol.textContent = '';
     a.evidence.forEach((e, i) => {
-      const li = document.createElement('li');
-      li.className = 'ev ' + (e.strength > 0 ? 'pos' : e.strength < 0 ? 'neg' : 'zero') + (deciding.has(i) ? ' deciding' : '');
+      const li = el('li', 'ev ' + (e.strength > 0 ? 'pos' : e.strength < 0 ? 'neg' : 'zero') + (deciding.has(i) ? ' deciding' : ''));
       li.dataset.kind = e.kind;
-      const head = document.createElement('div');
-      head.className = 'ev-head';
-      const title = document.createElement('strong');
-      title.textContent = KIND_TITLES[e.kind] || e.kind;
-      const kind = document.createElement('code');
-      kind.className = 'ev-kind';
-      kind.textContent = e.kind;
+      const head = el('div', 'ev-head');
+      const title = el('strong', '', KIND_TITLES[e.kind] || e.kind);
+      const kind = el('code', 'ev-kind', e.kind);
       head.append(title, kind);
       if (deciding.has(i)) {
-        const tag = document.createElement('span');
-        tag.className = 'tag';
-        tag.textContent = 'deciding';
+        const tag = el('span', 'tag', 'deciding');
         head.append(tag);
       }
-      const value = document.createElement('span');
-      value.className = 'ev-strength';
-      value.textContent = (e.strength > 0 ? '+' : '') + Number(e.strength).toFixed(2);
+      const value = el('span', 'ev-strength', (e.strength > 0 ? '+' : '') + Number(e.strength).toFixed(2));
       head.append(value);
 
-      const bar = document.createElement('div');
-      bar.className = 'sbar';
+      const bar = el('div', 'sbar');
       bar.setAttribute('role', 'meter');
       bar.setAttribute('aria-valuemin', '-1');
       bar.setAttribute('aria-valuemax', '1');
       bar.setAttribute('aria-valuenow', String(e.strength));
       bar.setAttribute('aria-label', 'Strength (negative: authentic, positive: AI-edited)');
-      const fill = document.createElement('div');
-      fill.className = 'sfill';
+      const fill = el('div', 'sfill');
       const w = Math.min(1, Math.abs(e.strength)) * 50;
       fill.style.width = w + '%';
       fill.style.left = (e.strength >= 0 ? 50 : 50 - w) + '%';
-      const mid = document.createElement('div');
-      mid.className = 'smid';
+      const mid = el('div', 'smid');
       bar.append(fill, mid);
 
-      const text = document.createElement('p');
-      text.className = 'ev-text';
-      text.textContent = e.explanation;
+      const text = el('p', 'ev-text', e.explanation);
       li.append(head, bar, text);
 
-      const maps = document.createElement('div');
-      maps.className = 'ev-maps';
+      const maps = el('div', 'ev-maps');
       const onClaim = (b64, caption, mask) => (a.claim_thumbnail ? overlayFigure(b64, caption, a.claim_thumbnail, mask)
         : pngFigure(b64, caption, mask ? 'mask' : 'heat'));
       if (e.map && e.map.png_base64) maps.append(onClaim(e.map.png_base64, e.map.label || 'map', false));
