@@ -242,12 +242,12 @@ def make_independent_claim(cid: str, photo: np.ndarray, rng: np.random.Generator
                            variant: str, kind: str, info: dict[str, Any] | None = None) -> Claim:
     """An authentic claim: ``photo`` pristine or with simulated real damage, then :func:`transform_claim`."""
     from fakedamage.data.damage import make_damage_mask, paint_damage
-    from fakedamage.data.synth import simulate_capture
+    from fakedamage.data.synth import paste_back, simulate_capture
 
     image = make_listing(photo, 900)
     if variant == "real_damage":
         mask = make_damage_mask(kind, image.shape[0], image.shape[1], rng, image=image)
-        image = simulate_capture(image, paint_damage(image, mask, kind, rng), mask, rng)
+        image = paste_back(image, simulate_capture(paint_damage(image, mask, kind, rng), mask, rng), mask, 2.0)
     data, _, params = transform_claim(image, None, rng)
     return Claim(cid, data, "authentic", list(references), "", None,
                  {"variant": variant, "damage": kind if variant == "real_damage" else "", **(info or {}), **params})

@@ -22,7 +22,8 @@ from fakedamage.data.generators import DECODERS, ClassicalGenerator, ConvAutoenc
 from fakedamage.data.generators.autoencoder import AutoencoderConfig, load_autoencoder, save_autoencoder
 from fakedamage.data.manifest import SCHEMA, VARIANT_LABELS, read_manifest, write_manifest
 from fakedamage.data.photos import PhotoSource, dedupe_photos, photos_from_dirs
-from fakedamage.data.synth import SynthConfig, paste_back, simulate_capture, split_sources, synthesize
+from fakedamage.data.synth import (SynthConfig, content_aligned_pair, paste_back, simulate_capture, split_sources,
+                                  synthesize)
 
 
 def crop_of_coffee(size=128):
@@ -34,6 +35,11 @@ def ae(tmp_path_factory):
     path = tmp_path_factory.mktemp("ae") / "ae.safetensors"
     save_autoencoder(ConvAutoencoder(AutoencoderConfig(decoder="nearest", channels=8)), path)
     return create_generator("autoencoder", weights=path)
+
+
+@pytest.fixture(scope="module")
+def taef2():
+    return create_generator("taef2")
 
 
 # ---------------------------------------------------------------- variants, pixel by pixel
@@ -60,14 +66,36 @@ def test_full_and_reconstruction_differ_everywhere(ae):
     assert (blocks > 0).all(), "some 16x16 block passed the generator unchanged"
 
 
-def test_real_damage_changes_only_the_damage_region():
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_real_damage_and_pasted_fake_differ_only_by_generator_traces(taef2, seed):
+    """The two content-aligned variants share the damage: outside the feathered mask both are the
+    real crop byte for byte; inside, their difference is exactly the generator's change."""
     real = crop_of_coffee()
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     mask = make_damage_mask("stain", 128, 128, rng, image=real)
-    painted = paint_damage(real, mask, "stain", rng)
-    out = simulate_capture(real, painted, mask, rng)
-    dilated = cv2.dilate((mask > 0.05).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=8) > 0
-    assert np.array_equal(out[~dilated], real[~dilated]) and not np.array_equal(out, real)
+    damaged = simulate_capture(paint_damage(real, mask, "stain", rng), mask, rng)
+    regenerated = taef2.regenerate(damaged, mask)
+    real_damage, pasted = content_aligned_pair(real, damaged, regenerated, mask, feather=2.0)
+    outside = cv2.dilate((mask > 0.05).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=8) == 0
+    assert np.array_equal(real_damage[outside], real[outside]) and np.array_equal(pasted[outside], real[outside])
+    assert not np.array_equal(real_damage, real), "the damage is missing from real_damage"
+    # with the generator replaced by the identity, the fake *is* the real_damage image
+    assert np.array_equal(content_aligned_pair(real, damaged, damaged, mask, feather=2.0)[1], real_damage)
+    inside = ~outside
+    assert np.abs(pasted.astype(int) - real_damage.astype(int))[inside].max() > 0, "the generator left no trace"
+
+
+def test_simulate_capture_softens_only_inside_the_mask_and_not_always():
+    real = crop_of_coffee()
+    styles = set()
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        mask = make_damage_mask("crack", 128, 128, rng, image=real)
+        painted = paint_damage(real, mask, "crack", rng)
+        out = simulate_capture(painted, mask, rng)
+        assert np.array_equal(out[mask == 0], painted[mask == 0])
+        styles.add(bool(np.array_equal(out, painted)))
+    assert styles == {True, False}, "capture must sometimes leave the damage crisp and sometimes soften it"
 
 
 def test_classical_changes_nothing_outside_the_mask():

@@ -7,16 +7,20 @@ configured ones) and one damage kind, the builder writes from the *same pixels*:
 variant            label  what it is
 =================  =====  ==========================================================
 ``pristine``       0      the real crop
-``real_damage``    0      damage painted and softened like a photographed defect
-                          (a *simulated* hard negative: no generator touched it)
+``real_damage``    0      damage painted (and, at random, softened like a photographed
+                          defect), pasted back: a *simulated* hard negative that no
+                          generator touched
 ``inpaint_pasted`` 1      damage painted, the image passed through the generator,
                           only the (feathered) damage region pasted back
 ``inpaint_full``   1      the generator's whole output (every pixel decoded)
 ``reconstruction`` 1      the real crop through the generator with no edit
 =================  =====  ==========================================================
 
-``real_damage`` and ``inpaint_pasted`` carry the same painted damage, so the damage
-itself is no cue; only generator traces separate the classes. Every image, real or
+``real_damage`` and ``inpaint_pasted`` carry the same painted damage: the *same* damaged
+pixels are pasted back directly (``real_damage``) or after a pass through the generator
+(``inpaint_pasted``), with the same feathered mask. Outside the mask both are the real
+crop, byte for byte; inside, they differ by the generator's traces alone, so damage is no
+cue (:func:`content_aligned_pair`). Every image, real or
 fake, is then encoded by one policy (JPEG or WEBP at a quality drawn from the same
 range), so file history cannot separate them either. Generators that do not decode
 the whole image (``classical``) make only ``inpaint_pasted``.
@@ -52,7 +56,7 @@ from .photos import PhotoSource, load_rgb
 from .prompts import make_prompt
 
 __all__ = ["SynthConfig", "SynthReport", "split_sources", "synthesize", "paste_back", "simulate_capture",
-           "encode_image", "rebuild_manifest", "crop_origins", "stable_seed", "slugify"]
+           "encode_image", "content_aligned_pair", "rebuild_manifest", "crop_origins", "stable_seed", "slugify"]
 
 log = logging.getLogger(__name__)
 ENCODINGS = ("jpeg", "webp")
@@ -167,17 +171,45 @@ def paste_back(real: np.ndarray, generated: np.ndarray, mask: np.ndarray, feathe
     return out
 
 
-def simulate_capture(real: np.ndarray, painted: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
-                     feather: float = 2.0) -> np.ndarray:
-    """Make painted damage look photographed: optical blur and sensor noise, in the damage region only.
+def simulate_capture(painted: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Make painted damage look photographed, at random: left crisp, optically blurred, or
+    blurred with sensor noise (about a third each), inside the damage region only.
 
-    A simulated stand-in for photos of really damaged goods (``real_damage``, label 0).
-    Pixels outside the feathered mask are the real photo's, exactly.
+    The result is the *damaged photo* that both classes start from: pasted back as is it is a
+    ``real_damage`` hard negative, passed through a generator it becomes a fake. Softening is
+    never tied to one class, so "soft damage = real" cannot be learned. Pixels where
+    ``mask == 0`` are returned unchanged.
+
+    Args:
+        painted: ``(H, W, 3)`` uint8, damage painted in.
+        mask: ``(H, W)`` float alpha of the damage.
+        rng: Source of the choice and its parameters.
     """
-    sigma = float(rng.uniform(0.4, 1.0))
-    soft = cv2.GaussianBlur(painted.astype(np.float32), (0, 0), sigma)
-    soft += rng.normal(0.0, float(rng.uniform(0.8, 2.0)), soft.shape).astype(np.float32)
-    return paste_back(real, np.clip(np.round(soft), 0, 255).astype(np.uint8), mask, feather)
+    style = rng.random()
+    if style < 1 / 3:
+        return painted
+    soft = cv2.GaussianBlur(painted.astype(np.float32), (0, 0), float(rng.uniform(0.3, 0.9)))
+    if style >= 2 / 3:
+        soft += rng.normal(0.0, float(rng.uniform(0.5, 2.0)), soft.shape).astype(np.float32)
+    out = np.clip(np.round(soft), 0, 255).astype(np.uint8)
+    return np.where((mask > 0)[..., None], out, painted)
+
+
+def content_aligned_pair(real: np.ndarray, damaged: np.ndarray, regenerated: np.ndarray, mask: np.ndarray,
+                         feather: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(real_damage, inpaint_pasted)`` from one damaged image and the generator's output for it.
+
+    Both paste into ``real`` with the same feathered mask; they differ only where the mask is
+    non-zero, and only by ``regenerated - damaged`` (the generator's traces).
+
+    Args:
+        real: ``(H, W, 3)`` uint8, the untouched crop.
+        damaged: ``(H, W, 3)`` uint8, damage painted (:func:`simulate_capture` applied).
+        regenerated: ``(H, W, 3)`` uint8, the generator's output for ``damaged``.
+        mask: ``(H, W)`` float alpha of the damage.
+        feather: Paste-back edge sigma (px).
+    """
+    return paste_back(real, damaged, mask, feather), paste_back(real, regenerated, mask, feather)
 
 
 def encode_image(image: np.ndarray, encoding: str, quality: int) -> tuple[bytes, str]:
@@ -246,18 +278,20 @@ def _synth_photo(photo: PhotoSource, split: str, generators: Sequence[Generator]
         mask_rel = ""
         if {"real_damage", "inpaint_pasted", "inpaint_full"} & set(wanted):
             mask = make_damage_mask(kind, size, size, rng, image=crop)
-            painted = paint_damage(crop, mask, kind, rng)
+            damaged = simulate_capture(paint_damage(crop, mask, kind, rng), mask, rng)
             mask_rel = f"masks/{slug}/{i:03d}_{kind}.png"
             with atomic_path(out_dir / mask_rel) as tmp:
                 Image.fromarray(mask_to_uint8(mask)).save(tmp, format="PNG")
-            if "real_damage" in wanted:
-                made["real_damage"] = (simulate_capture(crop, painted, mask, rng, cfg.feather), "", kind)
+            regenerated = damaged
             if {"inpaint_pasted", "inpaint_full"} & set(wanted):
-                regenerated = gen.regenerate(painted, mask, prompt=prompt, seed=item_seed % 2**31)
-                if "inpaint_pasted" in wanted:
-                    made["inpaint_pasted"] = (paste_back(crop, regenerated, mask, cfg.feather), gen.name, kind)
-                if "inpaint_full" in wanted:
-                    made["inpaint_full"] = (regenerated, gen.name, kind)
+                regenerated = gen.regenerate(damaged, mask, prompt=prompt, seed=item_seed % 2**31)
+            real_damage, pasted = content_aligned_pair(crop, damaged, regenerated, mask, cfg.feather)
+            if "real_damage" in wanted:
+                made["real_damage"] = (real_damage, "", kind)
+            if "inpaint_pasted" in wanted:
+                made["inpaint_pasted"] = (pasted, gen.name, kind)
+            if "inpaint_full" in wanted:
+                made["inpaint_full"] = (regenerated, gen.name, kind)
         if "reconstruction" in wanted:
             empty = np.zeros((size, size), np.float32)
             made["reconstruction"] = (gen.regenerate(crop, empty, prompt="", seed=item_seed % 2**31), gen.name, "")

@@ -1,6 +1,7 @@
 """Fake-damage generators: a registry (see :mod:`.base`).
 
 * ``autoencoder``: learned-decoder surrogates (three decoder families), offline;
+* ``taef2``: TAEF2, a real pretrained latent-diffusion autoencoder (FLUX.2 latent space), vendored;
 * ``classical``: OpenCV seamless cloning + inpainting, a non-AI editor;
 * ``diffusers``: any diffusers inpainting pipeline (imported only when used).
 
@@ -12,6 +13,7 @@ from typing import Any
 from .autoencoder import DECODERS, AutoencoderGenerator, ConvAutoencoder, train_autoencoder
 from .base import Generator, create_generator, list_generators, register_generator
 from .classical import ClassicalGenerator
+from .taesd import TAEF2Generator
 
 
 @register_generator("diffusers")
@@ -29,6 +31,7 @@ __all__ = [
     "register_generator",
     "AutoencoderGenerator",
     "ClassicalGenerator",
+    "TAEF2Generator",
     "ConvAutoencoder",
     "DECODERS",
     "train_autoencoder",
