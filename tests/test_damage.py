@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import cv2
+
 from fakedamage.data.damage import COVERAGE_BOUNDS, DAMAGE_TYPES, make_damage_mask, mask_to_uint8, paint_damage
+from fakedamage.data.damage import _stain_subtype
+from fakedamage.data.prompts import PROMPTS
 
 H = W = 256
 
@@ -86,3 +90,82 @@ def test_mask_to_uint8_and_errors(textured):
         make_damage_mask("dent", H, W, np.random.default_rng(0))
     with pytest.raises(ValueError):
         paint_damage(textured, np.zeros((10, 10), np.float32), "crack", np.random.default_rng(0))
+
+
+def _luma(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+@pytest.fixture(scope="module")
+def flat() -> np.ndarray:
+    """Mid-grey with faint sensor-like noise."""
+    return np.clip(140 + np.random.default_rng(3).normal(0, 2, (H, W, 3)), 0, 255).astype(np.uint8)
+
+
+def test_scuff_and_every_kind_have_prompts():
+    assert "scuff" in DAMAGE_TYPES and "scuff" in COVERAGE_BOUNDS
+    assert set(DAMAGE_TYPES) <= set(PROMPTS)
+
+
+def test_crack_has_dark_core_and_lit_edge(flat):
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        m = make_damage_mask("crack", H, W, rng, image=flat)
+        out = paint_damage(flat, m, "crack", rng)
+        d = _luma(out) - _luma(flat)
+        core, halo = m >= 0.5, (m > 0) & (m < 0.22)
+        assert d[core].mean() < -40, (seed, d[core].mean())  # darkened core
+        assert halo.sum() > core.sum() * 0.5  # room around the crack for its lips
+        assert (d[halo] > 15).sum() >= 20 and d[halo].max() > 30, seed  # a lit lip along the crack ...
+        assert (d[halo] < -10).sum() >= 20, seed  # ... and a shadowed one
+
+
+def test_coffee_ring_darker_than_its_interior(flat):
+    found = 0
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        m = make_damage_mask("stain", H, W, rng, image=flat)
+        if _stain_subtype(m) != "coffee":
+            continue
+        out = paint_damage(flat, m, "stain", rng)
+        lum = _luma(out)
+        core = (m >= 0.5).astype(np.uint8)
+        dist = cv2.distanceTransform(core, cv2.DIST_L2, 3)
+        interior = dist >= 0.5 * dist.max()
+        ring = (core > 0) & (dist <= 3)  # the outer band of the stain
+        assert ring.sum() > 20 and interior.sum() > 20, seed
+        assert lum[ring].mean() < lum[interior].mean() - 4, (seed, lum[ring].mean(), lum[interior].mean())
+        assert np.percentile(lum[ring], 10) < lum[interior].mean() - 8, seed
+        assert lum[interior].mean() < _luma(flat)[interior].mean() - 3, seed  # the interior is tinted too
+        found += 1
+    assert found >= 3
+
+
+def test_stain_subtypes_and_texture_shows_through(textured):
+    seen = set()
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        m = make_damage_mask("stain", H, W, rng, image=textured)
+        sub = _stain_subtype(m)
+        seen.add(sub)
+        if sub == "coffee":  # multiplicative tint: the surface texture stays visible inside the stain
+            out = paint_damage(textured, m, "stain", rng)
+            inside = m >= 0.5
+            r = np.corrcoef(_luma(out)[inside], _luma(textured)[inside])[0, 1]
+            assert r > 0.8, (seed, r)
+    assert seen == {"coffee", "grease", "water"}, seen
+
+
+def test_scuff_lightens_and_desaturates():
+    img = np.zeros((H, W, 3), np.uint8)
+    img[...] = (170, 60, 40)  # saturated, glossy-red-like
+    img = np.clip(img + np.random.default_rng(0).normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        m = make_damage_mask("scuff", H, W, rng, image=img)
+        out = paint_damage(img, m, "scuff", rng).astype(np.float64)
+        core = m >= 0.5
+        sat_in = (img.max(axis=2) - img.min(axis=2))[core].mean()
+        sat_out = (out.max(axis=2) - out.min(axis=2))[core].mean()
+        assert sat_out < 0.85 * sat_in, (seed, sat_in, sat_out)
+        assert _luma(out)[core].mean() > _luma(img)[core].mean() + 5, seed

@@ -111,7 +111,7 @@ def test_classical_changes_nothing_outside_the_mask():
     assert ClassicalGenerator.decodes_whole_image is False
 
 
-@pytest.mark.parametrize("kind,max_parts", [("crack", 3), ("stain", 6), ("scratch", 4), ("tear", 3), ("chip", 2)])
+@pytest.mark.parametrize("kind,max_parts", [("crack", 3), ("stain", 6), ("scratch", 4), ("tear", 3), ("chip", 2), ("scuff", 2)])
 def test_masks_non_empty_and_connected_as_intended(kind, max_parts):
     for seed in range(5):
         m = make_damage_mask(kind, 256, 256, np.random.default_rng(seed), image=crop_of_coffee(256))

@@ -35,6 +35,11 @@ PROMPTS: dict[str, tuple[str, ...]] = {
         "a chipped corner broken off the {material}",
         "a small chip missing from the edge of the {material}",
     ),
+    "scuff": (
+        "a dull scuff mark rubbed into the {material}",
+        "a scuffed, abraded patch with fine parallel scratches on the {material}",
+        "a worn, scuffed spot where the {material} lost its gloss",
+    ),
 }
 
 NEGATIVE_PROMPT = "blurry, cartoon, illustration, text, watermark"

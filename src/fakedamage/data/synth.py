@@ -49,7 +49,7 @@ import numpy as np
 from PIL import Image
 
 from ..utils.io import atomic_path
-from .damage import make_damage_mask, mask_to_uint8, paint_damage
+from .damage import DAMAGE_TYPES, make_damage_mask, mask_to_uint8, paint_damage
 from .generators.base import Generator
 from .manifest import VARIANT_LABELS, VARIANTS, Sample, read_manifest, write_manifest
 from .photos import PhotoSource, load_rgb
@@ -83,7 +83,7 @@ class SynthConfig:
     crop_size: int = 256
     crops_per_photo: int = 6
     variants: tuple[str, ...] = VARIANTS
-    damage: tuple[str, ...] = ("crack", "stain", "scratch", "tear", "chip")
+    damage: tuple[str, ...] = DAMAGE_TYPES
     encoding: str = "jpeg"
     quality: tuple[int, int] = (70, 95)
     feather: float = 2.0
