@@ -1,10 +1,18 @@
-"""Leave-one-generator-out benchmark: our detector, three baselines and any outside detector, one protocol.
+"""Leave-one-family-out benchmark: our detector, three baselines and any outside detector, one protocol.
 
-For each generator ``g`` in the manifest, a detector is trained on every fake *except*
-``g``'s (all reals kept) and tested on the test split against each generator's fakes.
-The generalisation matrix has one row per training set ("without g") and one column per
-test generator; the cells where the row's missing generator meets its own column are the
-unseen-generator results. Baselines, from their papers' descriptions, on the same data:
+Generators are grouped into *families* of editors that leave related traces (default rules,
+overridable with ``families``): ``taef2`` (the real pretrained FLUX.2 tiny autoencoder),
+``ldm`` (the zoo's latent-diffusion-style VAEs, ``ldm-*``), ``inpainter`` (the zoo's LaMa-like
+inpainters), ``surrogate`` (the small ``ae-*`` autoencoders), any other generator a family of its
+own. For each family ``F``, a detector is trained on every fake *except* ``F``'s (all reals kept)
+and tested on the test split against each family. The cell of row "without F" and column F is
+the unseen-family result: "without taef2" is *zoo only -> TAEF2*, which says whether the zoo is
+realistic enough to teach the traces of a real decoder it never saw.
+
+Each cell reports, for its test family, the **trace** figures (genuine damage, ``real_damage``,
+against that family's pasted fakes, ``inpaint_pasted``: only generator traces separate them)
+and the pristine-vs-fake figures (all its fakes against all reals). Baselines, from their papers'
+descriptions, on the same data:
 
 * ``npr``: NPR (Tan et al., CVPR 2024): a ResNet-18 from scratch on the neighbouring-pixel
   residual ``x - up(down(x))``;
@@ -12,37 +20,55 @@ unseen-generator results. Baselines, from their papers' descriptions, on the sam
   that this project avoids) in training and testing;
 * ``aeroblade``: AEROBLADE-style (Ricker et al., CVPR 2024), training-free: an image is fake
   when an autoencoder reconstructs it well; the distance is the smallest mean squared
-  reconstruction error over the autoencoders of the *training* generators (the held-out
-  generator's own autoencoder is never used);
+  reconstruction error over the whole-image decoders of the *training* families (the held-out
+  family's decoders are never used);
 * ``external``: any ONNX file (torch-free :class:`~fakedamage.Detector`) or Python callable
   ``images -> scores`` (``package.module:function``), scored once on the same test images.
 
-A finished cell is kept on disk (``<run>/<detector>/without-<g>/predictions.csv``), so a killed
-benchmark resumes where it stopped.
+A finished cell is kept on disk (``<run>/<detector>/without-<family>/predictions.csv``), so a
+killed benchmark resumes where it stopped. ``include_all`` adds a row trained on every family
+(what the shipped model sees).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import fnmatch
 import importlib
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from .data.manifest import Sample, read_manifest
-from .evaluate import OnnxScorer, TorchScorer, evaluate_samples, finite, save_predictions
+from .evaluate import OnnxScorer, TorchScorer, evaluate_samples, finite, save_predictions, trace_metrics
 from .metrics import binary_metrics
 from .utils.io import atomic_write_json, atomic_write_text
 
-__all__ = ["BenchConfig", "BASELINES", "leave_one_out_rows", "ResizeScorer", "AerobladeScorer", "load_external",
-           "generalisation_matrix", "run_bench"]
+__all__ = ["BenchConfig", "BASELINES", "DEFAULT_FAMILIES", "generator_family", "leave_one_out_rows", "ResizeScorer",
+           "AerobladeScorer", "load_external", "generalisation_matrix", "run_bench"]
 
 BASELINES = ("ours", "npr", "resize224", "aeroblade")
+#: ``(pattern, family)`` rules applied in order to generator names (fnmatch patterns).
+DEFAULT_FAMILIES: tuple[tuple[str, str], ...] = (("taef2*", "taef2"), ("ldm-*", "ldm"), ("inpainter*", "inpainter"),
+                                                 ("ae-*", "surrogate"))
+ALL = "all"
+
+
+def generator_family(name: str, families: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The family of a generator: the first ``families`` entry with a matching pattern, else
+    :data:`DEFAULT_FAMILIES`, else the generator's own name."""
+    for fam, patterns in (families or {}).items():
+        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            return fam
+    for pattern, fam in DEFAULT_FAMILIES:
+        if fnmatch.fnmatchcase(name, pattern):
+            return fam
+    return name
 
 
 @dataclass(frozen=True)
@@ -51,16 +77,18 @@ class BenchConfig:
 
     Attributes:
         detectors: Any of :data:`BASELINES`.
-        generators: Generators to hold out in turn (default: every generator in the manifest).
+        holdout: Families to hold out in turn (default: every family with test fakes).
+        families: ``family -> generator-name patterns``, tried before :data:`DEFAULT_FAMILIES`.
+        include_all: Also train one model on every family (row "all").
         external: ONNX paths or ``module:function`` callables scored without training.
-        aeroblade_weights: Autoencoder files for ``aeroblade`` (default: ``<data>/generators/*.safetensors``).
         resize: Side of the ``resize224`` baseline's input.
     """
 
     detectors: tuple[str, ...] = BASELINES
-    generators: tuple[str, ...] | None = None
+    holdout: tuple[str, ...] | None = None
+    families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    include_all: bool = False
     external: tuple[str, ...] = ()
-    aeroblade_weights: tuple[str, ...] = ()
     resize: int = 224
 
     def __post_init__(self) -> None:
@@ -68,10 +96,14 @@ class BenchConfig:
         if bad:
             raise ValueError(f"unknown bench detector(s) {bad}; valid: {', '.join(BASELINES)}")
 
+    def family(self, generator: str) -> str:
+        return generator_family(generator, self.families)
 
-def leave_one_out_rows(samples: Sequence[Sample], held_out: str) -> list[Sample]:
-    """All rows except the held-out generator's fakes in the train and val splits (test untouched)."""
-    return [s for s in samples if not (s.label == 1 and s.generator == held_out and s.split in ("train", "val"))]
+
+def leave_one_out_rows(samples: Sequence[Sample], held_out: str | Sequence[str]) -> list[Sample]:
+    """All rows except the held-out generators' fakes in the train and val splits (test untouched)."""
+    held = {held_out} if isinstance(held_out, str) else set(held_out)
+    return [s for s in samples if not (s.label == 1 and s.generator in held and s.split in ("train", "val"))]
 
 
 class ResizeScorer:
@@ -93,21 +125,40 @@ class ResizeScorer:
 
 class AerobladeScorer:
     """Training-free: ``score = 1 / (1 + d / 1e-3)`` with ``d`` the smallest mean squared reconstruction
-    error (RGB in ``[0, 1]``) over the given autoencoders; a well-reconstructed image scores high."""
+    error (RGB in ``[0, 1]``) over the given whole-image decoders; a well-reconstructed image scores high.
 
-    def __init__(self, weights: Sequence[str | Path]) -> None:
-        from .data.generators import create_generator
+    Args:
+        decoders: Generators with ``decodes_whole_image`` (autoencoders).
+    """
 
-        if not weights:
-            raise ValueError("aeroblade needs at least one autoencoder weights file")
-        self.aes = [create_generator("autoencoder", weights=w) for w in weights]
+    def __init__(self, decoders: Sequence[Any]) -> None:
+        self.aes = [d for d in decoders if getattr(d, "decodes_whole_image", False)]
+        if not self.aes:
+            raise ValueError("aeroblade needs at least one whole-image decoder (autoencoder) among the training families")
 
     def distance(self, image: np.ndarray) -> float:
         x = image.astype(np.float32) / 255.0
-        return min(float(np.mean((ae.regenerate(image).astype(np.float32) / 255.0 - x) ** 2)) for ae in self.aes)
+        empty = np.zeros(image.shape[:2], np.float32)
+        return min(float(np.mean((ae.regenerate(image, empty).astype(np.float32) / 255.0 - x) ** 2)) for ae in self.aes)
 
     def __call__(self, image: np.ndarray) -> float:
         return 1.0 / (1.0 + self.distance(image) / 1e-3)
+
+
+def load_decoders(names: Sequence[str], root: str | Path) -> list[Any]:
+    """Whole-image decoders for generator names: ``taef2``, zoo members (``ldm-*``), and ``ae-*``
+    surrogates whose weights a dataset keeps in ``<root>/generators``; other names are skipped."""
+    from .data.generators import create_generator
+
+    out = []
+    for name in names:
+        if name == "taef2":
+            out.append(create_generator("taef2"))
+        elif name.startswith("ldm-"):
+            out.append(create_generator("ldm", weights=name, name=name))
+        elif (Path(root) / "generators" / f"{name}.safetensors").is_file():
+            out.append(create_generator("autoencoder", weights=Path(root) / "generators" / f"{name}.safetensors"))
+    return out
 
 
 class _CallableScorer:
@@ -133,15 +184,24 @@ def load_external(spec: str) -> tuple[str, Callable[[np.ndarray], float]]:
         raise ValueError(f"external detector {spec!r}: cannot import ({e})") from None
 
 
-def generalisation_matrix(preds: Sequence[dict], generators: Sequence[str], threshold: float = 0.5) -> dict:
-    """Per test generator: its test fakes against all test reals -> :func:`binary_metrics`."""
+def generalisation_matrix(preds: Sequence[dict], families: Sequence[str], family_of: Callable[[str], str],
+                          threshold: float = 0.5) -> dict:
+    """Per test family: ``trace_*`` (all genuine damage against the family's pasted fakes, see
+    :func:`~fakedamage.evaluate.trace_metrics`) and pristine-vs-fake :func:`binary_metrics` (the
+    family's fakes against all reals)."""
     reals = [p for p in preds if p["label"] == 0]
     out = {}
-    for g in generators:
-        fakes = [p for p in preds if p["label"] == 1 and p["generator"] == g]
-        if fakes and reals:
-            sel = reals + fakes
-            out[g] = binary_metrics([p["label"] for p in sel], [p["score"] for p in sel], threshold)
+    for f in families:
+        fakes = [p for p in preds if p["label"] == 1 and p["generator"] and family_of(p["generator"]) == f]
+        if not fakes or not reals:
+            continue
+        sel = reals + fakes
+        cell = binary_metrics([p["label"] for p in sel], [p["score"] for p in sel], threshold)
+        tr = trace_metrics(sel, threshold).get("trace")
+        if tr:
+            cell.update({f"trace_{k}": tr[k] for k in ("auc", "tpr_at_1fpr", "tpr_at_5fpr", "pair_win", "n_real",
+                                                       "n_fake")})
+        out[f] = cell
     return out
 
 
@@ -156,13 +216,13 @@ def _read_preds(path: Path) -> list[dict]:
         return [{**r, "label": int(r["label"]), "score": float(r["score"])} for r in csv.DictReader(f)]
 
 
-def _train_cell(detector: str, held: str, rows: list[Sample], data, model_cfg, trainer, cell: Path, cfg: BenchConfig):
+def _train_cell(detector: str, rows: list[Sample], data, model_cfg, trainer, cell: Path, cfg: BenchConfig):
     from .models import load_checkpoint
     from .train import fit
 
     if detector == "npr":
         model_cfg = dataclasses.replace(model_cfg, backbone="resnet18", pretrained=False, pretrained_file=None,
-                                        input_transform="npr")
+                                        input_transform="npr", image_pool="gap", stem_stride=None)
     if detector == "resize224":
         model_cfg = dataclasses.replace(model_cfg, tile_size=cfg.resize, tile_stride=cfg.resize)
         data = dataclasses.replace(data, resize_to=cfg.resize)
@@ -173,66 +233,80 @@ def _train_cell(detector: str, held: str, rows: list[Sample], data, model_cfg, t
 
 def run_bench(data, model_cfg, trainer, run_dir: str | Path, cfg: BenchConfig = BenchConfig(),
               progress: bool = True) -> dict:
-    """Run the leave-one-generator-out protocol; write ``bench.json``, ``matrix.csv``, heatmaps and ``report.md``.
+    """Run the leave-one-family-out protocol; write ``bench.json``, ``matrix.csv``, ``matrix.png`` and ``report.md``.
 
     Args:
         data: :class:`~fakedamage.train.DataConfig` (its manifest is the benchmark dataset).
         model_cfg: Our model (the ``ours`` and ``resize224`` rows).
         trainer: Training budget used for every trained cell.
         run_dir: Output folder.
-        cfg: Detectors, generators, external detectors.
+        cfg: Detectors, families, external detectors.
 
     Returns:
-        ``{"matrix": {row: {test_generator: metrics}}, "unseen": {detector: mean unseen AUC}, ...}``.
+        ``{"matrix": {row: {test_family: metrics}}, "unseen_trace_auc": {detector: mean}, ...}``.
     """
     run_dir = Path(run_dir)
     manifest = Path(data.manifest)
     samples = read_manifest(manifest)
     root = manifest.parent
-    in_test = {s.generator for s in samples if s.label == 1 and s.generator and s.split == "test"}
-    gens = list(cfg.generators or sorted(in_test))
-    missing = [g for g in gens if g not in in_test]
+    gens_in_test = sorted({s.generator for s in samples if s.label == 1 and s.generator and s.split == "test"})
+    members: dict[str, list[str]] = {}
+    for g in sorted({s.generator for s in samples if s.label == 1 and s.generator}):
+        members.setdefault(cfg.family(g), []).append(g)
+    in_test = sorted({cfg.family(g) for g in gens_in_test})
+    fams = list(cfg.holdout or in_test)
+    missing = [f for f in fams if f not in in_test]
     if missing:
-        raise ValueError(f"{manifest}: generator(s) {missing} have no test fakes; cannot measure them "
-                         f"(generators with test fakes: {sorted(in_test)})")
-    if len(gens) < 2:
-        raise ValueError(f"{manifest}: leave-one-generator-out needs at least two generators, found {gens}")
+        raise ValueError(f"{manifest}: famil(ies) {missing} have no test fakes; cannot measure them "
+                         f"(families with test fakes: {in_test}; members: {members})")
+    if len(in_test) < 2:
+        raise ValueError(f"{manifest}: leave-one-family-out needs at least two generator families, found {in_test}")
     test = [s for s in samples if s.split == "test"]
+    if not any(s.variant == "real_damage" for s in test):
+        print(f"warning: {manifest} has no real_damage test images: the trace figures will be missing", file=sys.stderr)
     matrix: dict[str, dict] = {}
     unseen: dict[str, list[float]] = {}
-    for detector in cfg.detectors:
-        for held in gens:
-            cell = run_dir / detector / f"without-{held}"
-            done = cell / "predictions.csv"
-            if done.is_file():
-                preds = _read_preds(done)
+    cells = [(d, f) for d in cfg.detectors for f in fams] + ([(d, ALL) for d in cfg.detectors if d != "aeroblade"]
+                                                              if cfg.include_all else [])
+    for detector, held in cells:
+        held_gens = members.get(held, []) if held != ALL else []
+        cell = run_dir / detector / f"without-{held}"
+        done = cell / "predictions.csv"
+        if done.is_file():
+            preds = _read_preds(done)
+        else:
+            if progress:
+                print(f"bench: {detector} without {held} ({', '.join(held_gens) or 'nothing held out'})", file=sys.stderr)
+            if detector == "aeroblade":
+                trained = [g for f, gs in members.items() if f != held for g in gs]
+                scorer = AerobladeScorer(load_decoders(trained, root))  # never the held-out family's decoders
             else:
-                if progress:
-                    print(f"bench: {detector} without {held}", file=sys.stderr)
-                if detector == "aeroblade":
-                    weights = list(cfg.aeroblade_weights) or sorted(str(p) for p in (root / "generators").glob("*.safetensors"))
-                    weights = [w for w in weights if Path(w).stem != held]  # never the held-out generator's own AE
-                    scorer = AerobladeScorer(weights)
-                else:
-                    scorer = _train_cell(detector, held, leave_one_out_rows(samples, held), data, model_cfg, trainer,
-                                         cell, cfg)
-                preds = evaluate_samples(scorer, test, root)
-                save_predictions(preds, done)
-            row = generalisation_matrix(preds, gens)
-            matrix[f"{detector}, without {held}"] = row
-            if held in row:
-                unseen.setdefault(detector, []).append(row[held]["auc"])
+                scorer = _train_cell(detector, leave_one_out_rows(samples, held_gens), data, model_cfg, trainer,
+                                     cell, cfg)
+            preds = evaluate_samples(scorer, test, root)
+            save_predictions(preds, done)
+        row = generalisation_matrix(preds, in_test, cfg.family)
+        name = f"{detector}, all families" if held == ALL else f"{detector}, without {held}"
+        matrix[name] = row
+        if held in row and "trace_auc" in row[held]:
+            unseen.setdefault(detector, []).append(row[held]["trace_auc"])
     for spec in cfg.external:
         name, scorer = load_external(spec)
         preds = evaluate_samples(scorer, test, root)
         save_predictions(preds, run_dir / "external" / f"{name}.csv")
-        matrix[f"external:{name}"] = generalisation_matrix(preds, gens)
-    summary = {"manifest": str(manifest), "generators": gens, "detectors": list(cfg.detectors),
-               "external": list(cfg.external), "matrix": matrix,
-               "unseen_auc": {d: _nanmean(v) for d, v in unseen.items()},
-               "seen_auc": {d: _nanmean([m["auc"] for r, row in matrix.items() if r.startswith(d + ", without ")
-                                         for g, m in row.items() if not r.endswith(f"without {g}")])
-                            for d in cfg.detectors}}
+        matrix[f"external:{name}"] = generalisation_matrix(preds, in_test, cfg.family)
+
+    def seen(d: str, key: str) -> float:
+        return _nanmean([m.get(key) for r, row in matrix.items() if r.startswith(d + ", without ")
+                         for f, m in row.items() if not r.endswith(f"without {f}")])
+
+    summary = {"manifest": str(manifest), "families": in_test, "members": members, "holdout": fams,
+               "detectors": list(cfg.detectors), "external": list(cfg.external), "matrix": matrix,
+               "unseen_trace_auc": {d: _nanmean(v) for d, v in unseen.items()},
+               "seen_trace_auc": {d: seen(d, "trace_auc") for d in cfg.detectors},
+               "unseen_auc": {d: _nanmean([matrix[f"{d}, without {f}"].get(f, {}).get("auc") for f in fams])
+                              for d in cfg.detectors},
+               "seen_auc": {d: seen(d, "auc") for d in cfg.detectors}}
     _write_outputs(run_dir, summary)
     return summary
 
@@ -240,38 +314,54 @@ def run_bench(data, model_cfg, trainer, run_dir: str | Path, cfg: BenchConfig = 
 def _write_outputs(run_dir: Path, summary: Mapping[str, Any]) -> None:
     from .report import _plt
 
-    gens, matrix = summary["generators"], summary["matrix"]
-    lines = ["row," + ",".join(f"auc[{g}]" for g in gens) + "," + ",".join(f"tpr1[{g}]" for g in gens)]
+    fams, matrix = summary["families"], summary["matrix"]
+    keys = ("trace_auc", "trace_tpr_at_1fpr", "auc", "tpr_at_1fpr")
+    lines = ["row," + ",".join(f"{k}[{f}]" for k in keys for f in fams)]
     for r, row in matrix.items():
-        lines.append(f"{r}," + ",".join(f"{row.get(g, {}).get('auc', float('nan')):.4f}" for g in gens) + "," +
-                     ",".join(f"{row.get(g, {}).get('tpr_at_1fpr', float('nan')):.4f}" for g in gens))
+        lines.append(f"{r}," + ",".join(f"{_get(row, f, k):.4f}" for k in keys for f in fams))
     atomic_write_text(run_dir / "matrix.csv", "\n".join(lines) + "\n")
     atomic_write_json(run_dir / "bench.json", finite(json.loads(json.dumps(summary, default=float))))
     plt = _plt()
     rows = list(matrix)
-    vals = np.array([[matrix[r].get(g, {}).get("auc", np.nan) for g in gens] for r in rows], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.6 * len(gens) + 4, 0.45 * len(rows) + 1.5), dpi=120)
+    vals = np.array([[_get(matrix[r], f, "trace_auc") for f in fams] for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.6 * len(fams) + 4, 0.45 * len(rows) + 1.5), dpi=120)
     im = ax.imshow(vals, vmin=0.5, vmax=1.0, cmap="viridis", aspect="auto")
     for i, r in enumerate(rows):
-        for j, g in enumerate(gens):
-            unseen_cell = r.endswith(f"without {g}")
+        for j, f in enumerate(fams):
+            unseen_cell = r.endswith(f"without {f}")
             ax.text(j, i, f"{vals[i, j]:.3f}" + ("*" if unseen_cell else ""), ha="center", va="center", fontsize=7,
                     color="white" if vals[i, j] < 0.8 else "black", fontweight="bold" if unseen_cell else "normal")
-    ax.set_xticks(range(len(gens)), gens, fontsize=8)
+    ax.set_xticks(range(len(fams)), fams, fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
-    ax.set_xlabel("test generator (* = unseen in training)")
-    fig.colorbar(im, ax=ax, label="AUC")
+    ax.set_xlabel("test family (* = unseen in training)")
+    fig.colorbar(im, ax=ax, label="trace AUC (genuine damage vs pasted fakes)")
     fig.tight_layout()
     fig.savefig(run_dir / "matrix.png")
     plt.close(fig)
-    md = ["# Leave-one-generator-out benchmark\n", f"Manifest `{summary['manifest']}`; generators {', '.join(gens)}.\n",
-          "| detector | mean AUC on the unseen generator | mean AUC on seen generators |", "|---|---|---|"]
+    md = ["# Leave-one-family-out benchmark\n", f"Manifest `{summary['manifest']}`.\n",
+          "Families: " + "; ".join(f"**{f}** ({', '.join(summary['members'].get(f, []))})" for f in fams) + ".\n",
+          "Trace figures: genuine damage (`real_damage`) against the family's pasted fakes (`inpaint_pasted`), "
+          "which differ only by generator traces. Pristine-vs-fake AUC: the family's fakes against all reals.\n",
+          "| detector | trace AUC, unseen family | trace AUC, seen families | AUC, unseen family | AUC, seen families |",
+          "|---|---|---|---|---|"]
     for d in summary["detectors"]:
-        md.append(f"| {d} | {summary['unseen_auc'].get(d, float('nan')):.4f} | {summary['seen_auc'].get(d, float('nan')):.4f} |")
-    md += ["", "AUC per training set (row) and test generator (column); * marks the unseen generator.", "",
-           "| row | " + " | ".join(gens) + " |", "|---|" + "---|" * len(gens)]
-    for r, row in matrix.items():
-        md.append(f"| {r} | " + " | ".join(f"{row.get(g, {}).get('auc', float('nan')):.4f}" +
-                                           ("*" if r.endswith(f"without {g}") else "") for g in gens) + " |")
+        md.append(f"| {d} | {_fmt(summary['unseen_trace_auc'].get(d))} | {_fmt(summary['seen_trace_auc'].get(d))} | "
+                  f"{_fmt(summary['unseen_auc'].get(d))} | {_fmt(summary['seen_auc'].get(d))} |")
+    for key, title in (("trace_auc", "Trace AUC / TPR at 1% FPR"), ("auc", "Pristine-vs-fake AUC / TPR at 1% FPR")):
+        tpr = "trace_tpr_at_1fpr" if key == "trace_auc" else "tpr_at_1fpr"
+        md += ["", f"{title} per training set (row) and test family (column); * marks the unseen family.", "",
+               "| row | " + " | ".join(fams) + " |", "|---|" + "---|" * len(fams)]
+        for r, row in matrix.items():
+            md.append(f"| {r} | " + " | ".join(f"{_fmt(_get(row, f, key))}/{_fmt(_get(row, f, tpr), 2)}" +
+                                               ("*" if r.endswith(f"without {f}") else "") for f in fams) + " |")
     md += ["", "![generalisation matrix](matrix.png)", ""]
     atomic_write_text(run_dir / "report.md", "\n".join(md))
+
+
+def _get(row: Mapping, fam: str, key: str) -> float:
+    v = row.get(fam, {}).get(key)
+    return float("nan") if v is None else float(v)
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"

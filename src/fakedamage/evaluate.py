@@ -11,7 +11,7 @@ import csv
 import logging
 import math
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,8 @@ from .runtime.image_io import load_image
 from .runtime.tiling import extract_tiles, pool_logits, sigmoid, stitch_tiles
 from .utils.io import atomic_path
 
-__all__ = ["TorchScorer", "OnnxScorer", "evaluate_samples", "robustness_sweep", "group_metrics", "save_predictions", "plot_roc"]
+__all__ = ["TorchScorer", "OnnxScorer", "evaluate_samples", "robustness_sweep", "trace_metrics", "group_metrics",
+           "save_predictions", "plot_roc", "TRACE_REAL", "TRACE_FAKE"]
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +148,57 @@ def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence,
     return rows
 
 
+#: The trace comparison: genuine (painted, generator-free) damage against the same damage passed
+#: through a generator and pasted back. Only generator traces separate the two.
+TRACE_REAL, TRACE_FAKE = "real_damage", "inpaint_pasted"
+
+
+def _pair_key(p: Mapping) -> str:
+    """Id of the crop a row was made from (``<photo>/<crop>``, the variant stripped)."""
+    return str(p["id"]).rsplit("/", 1)[0]
+
+
+def trace_metrics(preds: Sequence[dict], threshold: float) -> dict:
+    """The headline of a fake-damage detector: ``real_damage`` vs ``inpaint_pasted``.
+
+    Keys: ``trace`` (all generators), ``trace generator=<g>`` (every ``real_damage`` against
+    ``g``'s pasted fakes) and ``trace damage_type=<d>`` (both sides restricted to damage ``d``).
+    Each is :func:`~fakedamage.metrics.binary_metrics` plus ``pair_win``: over crops that have
+    both variants, the share where the pasted fake scores above its own genuine-damage twin
+    (ties count half); 0.5 is chance. Empty when either side is missing.
+    """
+    reals = [p for p in preds if p["variant"] == TRACE_REAL]
+    fakes = [p for p in preds if p["variant"] == TRACE_FAKE]
+    twin = {_pair_key(p): p["score"] for p in reals}
+
+    def one(rs: Sequence[dict], fs: Sequence[dict]) -> dict | None:
+        if not rs or not fs:
+            return None
+        m = binary_metrics([0] * len(rs) + [1] * len(fs), [p["score"] for p in rs] + [p["score"] for p in fs],
+                           threshold)
+        pairs = [(p["score"], twin[_pair_key(p)]) for p in fs if _pair_key(p) in twin]
+        m["pair_win"] = (float(np.mean([1.0 if f > r else 0.5 if f == r else 0.0 for f, r in pairs]))
+                         if pairs else float("nan"))
+        m["pairs"] = len(pairs)
+        return m
+
+    out = {"trace": one(reals, fakes)}
+    for g in sorted({p["generator"] for p in fakes if p["generator"]}):
+        out[f"trace generator={g}"] = one(reals, [p for p in fakes if p["generator"] == g])
+    for d in sorted({p["damage_type"] for p in fakes if p["damage_type"]}):
+        out[f"trace damage_type={d}"] = one([p for p in reals if p["damage_type"] == d],
+                                            [p for p in fakes if p["damage_type"] == d])
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def group_metrics(preds: Sequence[dict], threshold: float) -> dict:
-    """Overall metrics; for each fake variant, generator and damage type, that group's fakes vs all
-    reals; for each real variant (pristine, real_damage), those reals vs all fakes."""
+    """The trace groups first (:func:`trace_metrics`), then overall metrics; for each fake variant,
+    generator and damage type, that group's fakes vs all reals; for each real variant (pristine,
+    real_damage), those reals vs all fakes."""
     labels = np.array([p["label"] for p in preds])
     scores = np.array([p["score"] for p in preds])
-    out = {"overall": {**binary_metrics(labels, scores, threshold), **pixel_summary(preds)}}
+    out = {**trace_metrics(preds, threshold),
+           "overall": {**binary_metrics(labels, scores, threshold), **pixel_summary(preds)}}
     reals = labels == 0
     for key in ("variant", "generator", "damage_type"):
         groups = sorted({p[key] for p in preds if p["label"] == 1 and p[key]})
@@ -269,5 +315,8 @@ def robustness_sweep(scorer: Callable[[np.ndarray], float], samples: Sequence, r
         if not sel:
             continue
         m = binary_metrics([r["label"] for r in sel], [r["score"] for r in sel], threshold)
-        out[c.name] = {"family": c.family, "level": c.level, **m, **pixel_summary(sel), "dropped": dropped[c.name]}
+        tr = trace_metrics(sel, threshold).get("trace", {})
+        out[c.name] = {"family": c.family, "level": c.level,
+                       **{f"trace_{k}": tr.get(k, float("nan")) for k in ("auc", "tpr_at_1fpr", "pair_win")},
+                       **m, **pixel_summary(sel), "dropped": dropped[c.name]}
     return out, rows

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .data.dataset import CropDataset, collate_skip_bad
+from .data.dataset import CropDataset, GroupBatchSampler, collate_skip_bad
 from .data.manifest import read_manifest
 from .data.transforms import AugmentConfig, build_train_transform
 from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, barrier, cleanup, init_distributed,
@@ -62,6 +62,7 @@ class DataConfig:
     batch_size: int = 32
     num_workers: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    group_batches: bool = True  # every variant of a source crop in the same batch (GroupBatchSampler)
     resize_to: int | None = None  # baseline only: resize whole images to this side instead of cropping
 
 
@@ -76,6 +77,9 @@ class ModelConfig:
     feature_levels: int = 4
     decoder_channels: int = 32
     input_transform: str = "none"
+    image_pool: str = "gap"
+    map_topk: float = 0.02
+    stem_stride: int | None = None
     tile_size: int = 128
     tile_stride: int = 64
     aggregation: str = "max"
@@ -204,9 +208,18 @@ def _set_determinism(deterministic: bool, device: torch.device) -> None:
 
 
 def build_train_loader(dataset: CropDataset, batch_size: int, num_workers: int, info: DistInfo,
-                       seed: int) -> tuple[DataLoader, DistributedSampler]:
-    """Shuffled loader over this rank's share of ``dataset`` (``DistributedSampler`` even in one
-    process, so the order depends only on ``(seed, epoch)``)."""
+                       seed: int, group_batches: bool = False) -> tuple[DataLoader, Any]:
+    """Shuffled loader over this rank's share of ``dataset``; the order depends only on ``(seed, epoch)``.
+
+    With ``group_batches`` a :class:`~fakedamage.data.dataset.GroupBatchSampler` keeps every
+    variant of a source crop in one batch; otherwise a ``DistributedSampler`` (even in one
+    process) shuffles images. The second value has ``set_epoch``.
+    """
+    if group_batches:
+        batches = GroupBatchSampler(dataset.samples, batch_size, info.world_size, info.rank, seed)
+        loader = DataLoader(dataset, batch_sampler=batches, num_workers=num_workers, collate_fn=collate_skip_bad,
+                            pin_memory=info.device.type == "cuda", persistent_workers=num_workers > 0)
+        return loader, batches
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=seed)
     per_rank = math.ceil(len(dataset) / info.world_size)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
@@ -435,7 +448,8 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
                             pretrained_file=resolve_pretrained_file(model_cfg.pretrained_file),
                             drop_rate=model_cfg.drop_rate, feature_levels=model_cfg.feature_levels,
                             decoder_channels=model_cfg.decoder_channels,
-                            input_transform=model_cfg.input_transform).to(device)
+                            input_transform=model_cfg.input_transform, image_pool=model_cfg.image_pool,
+                            map_topk=model_cfg.map_topk, stem_stride=model_cfg.stem_stride).to(device)
     if trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     summary = {
@@ -451,7 +465,7 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
 
     ds = CropDataset(train_s, manifest.parent, model_cfg.tile_size, build_train_transform(data.augment),
                      seed=trainer.seed, resize_to=data.resize_to)
-    loader, sampler = build_train_loader(ds, data.batch_size, data.num_workers, info, trainer.seed)
+    loader, sampler = build_train_loader(ds, data.batch_size, data.num_workers, info, trainer.seed, data.group_batches)
     steps_per_epoch = len(loader) if not trainer.max_steps_per_epoch else min(len(loader), trainer.max_steps_per_epoch)
     updates_per_epoch = math.ceil(steps_per_epoch / trainer.accumulate)
     optimizer = timm.optim.create_optimizer_v2(model, opt=trainer.optimizer, lr=trainer.lr,
@@ -628,7 +642,8 @@ def configs_from_dict(cfg: Mapping[str, Any]) -> tuple[DataConfig, ModelConfig, 
     """Build the library dataclasses from a resolved config dict (``data``, ``model``, ``trainer``)."""
     d = cfg["data"]
     aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["augment"].items()})
-    data = DataConfig(manifest=d["manifest"], batch_size=d["batch_size"], num_workers=d["num_workers"], augment=aug)
+    data = DataConfig(manifest=d["manifest"], batch_size=d["batch_size"], num_workers=d["num_workers"], augment=aug,
+                      group_batches=bool(d.get("group_batches", True)))
     model = ModelConfig(**cfg["model"])
     trainer = TrainerConfig(**cfg["trainer"])
     return data, model, trainer

@@ -1,4 +1,4 @@
-"""``fakedamage bench``: the leave-one-generator-out benchmark (see :mod:`fakedamage.bench`)."""
+"""``fakedamage bench``: the leave-one-family-out benchmark (see :mod:`fakedamage.bench`)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,14 @@ def run_bench_cmd(cfg: Mapping[str, Any]) -> dict:
     run_dir = Path(cfg["run_dir"])
     save_config(cfg, run_dir / "config.yaml")
     data, model, trainer = configs_from_dict(cfg)
-    bench = BenchConfig(detectors=tuple(cfg["detectors"]), generators=tuple(cfg["holdout"]) if cfg.get("holdout") else None,
-                        external=tuple(cfg.get("external") or ()), aeroblade_weights=tuple(cfg.get("aeroblade_weights") or ()),
-                        resize=int(cfg.get("resize", 224)))
+    families = {k: tuple(v) for k, v in (cfg.get("families") or {}).items()}
+    bench = BenchConfig(detectors=tuple(cfg["detectors"]), holdout=tuple(cfg["holdout"]) if cfg.get("holdout") else None,
+                        families=families, include_all=bool(cfg.get("include_all", False)),
+                        external=tuple(cfg.get("external") or ()), resize=int(cfg.get("resize", 224)))
     out = run_bench(data, model, trainer, run_dir, bench, progress=bool(cfg.get("progress", True)))
-    print("mean AUC on the unseen generator: " + "  ".join(f"{d} {v:.4f}" for d, v in out["unseen_auc"].items()))
+    print("families: " + "; ".join(f"{f} ({', '.join(g)})" for f, g in out["members"].items()))
+    print("mean trace AUC on the unseen family: " + "  ".join(f"{d} {v:.4f}" for d, v in out["unseen_trace_auc"].items()))
+    print("mean AUC (pristine vs fake) on the unseen family: "
+          + "  ".join(f"{d} {v:.4f}" for d, v in out["unseen_auc"].items()))
     print(f"wrote {run_dir}/bench.json, matrix.csv, matrix.png, report.md")
     return out

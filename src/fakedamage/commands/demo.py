@@ -80,7 +80,7 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
         "dataset": {"images": len(rows), "real": n_real, "fake": len(rows) - n_real,
                     "photos": len({r.source_id for r in rows}), "manifest": str(manifest),
                     "test_images": len(test_rows), "test_photos": len({r.source_id for r in test_rows})},
-        "test": overall, "parity": parity.to_dict(), "onnx_benchmark": bench, "wall_seconds": round(wall, 1),
+        "trace": metrics["metrics"].get("trace"), "test": overall, "parity": parity.to_dict(), "onnx_benchmark": bench, "wall_seconds": round(wall, 1),
         "best_epoch": result.best_metrics.get("epoch"),
     }
     atomic_write_json(run_dir / "demo_summary.json", summary)
@@ -89,14 +89,28 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
     print("fakedamage demo summary")
     print(f"  dataset       {d['images']} images ({d['real']} real, {d['fake']} fake) from {d['photos']} photos; "
           f"test: {d['test_images']} images from {d['test_photos']} held-out photos")
-    print(f"  held-out      AUC {overall['auc']:.4f}   TPR@1%FPR {overall['tpr_at_1fpr']:.3f}   "
-          f"TPR@5%FPR {overall['tpr_at_5fpr']:.3f}   AP {overall['ap']:.4f}   EER {overall['eer']:.3f}")
+    trace = metrics["metrics"].get("trace")
+    if trace:
+        print(f"  TRACE         AUC {trace['auc']:.4f}   TPR@1%FPR {trace['tpr_at_1fpr']:.3f}   pairs won "
+              f"{trace['pair_win']:.3f}: genuine damage ({trace['n_real']}) vs the same damage through a generator, "
+              f"pasted back ({trace['n_fake']}), held-out photos")
+        per_gen_trace = {k.split("=", 1)[1]: v for k, v in metrics["metrics"].items() if k.startswith("trace generator=")}
+        print("  trace/gen     " + "   ".join(f"{g} {v['auc']:.3f}" for g, v in per_gen_trace.items()))
+        rob = metrics.get("robustness") or {}
+        if rob:
+            print("  trace laund.  " + "  ".join(f"{k} {v['trace_auc']:.3f}" for k, v in rob.items()
+                                                 if v.get("trace_auc") is not None) + "  (trace AUC)")
+    else:
+        print("  TRACE         none: the test split has no real_damage/inpaint_pasted pair (add real_damage to variants)")
+    print(f"  pristine+all  AUC {overall['auc']:.4f}   TPR@1%FPR {overall['tpr_at_1fpr']:.3f}   "
+          f"TPR@5%FPR {overall['tpr_at_5fpr']:.3f}   AP {overall['ap']:.4f}   EER {overall['eer']:.3f}  (all reals vs all fakes)")
     cal = metrics.get("calibration")
     how = (f"chosen for {100 * cal['target_fpr']:g}% FPR on validation reals" if cal else "uncalibrated")
     print(f"  threshold     {metrics['threshold']:.4f} (temperature {metrics['temperature']:.3f}) {how}: "
           f"test FPR {overall['fpr']:.3f}, TPR {overall['tpr']:.3f}")
     if metrics.get("robustness"):
-        print("  robustness    " + "  ".join(f"{k} {v['auc']:.3f}" for k, v in metrics["robustness"].items()) + "  (AUC)")
+        print("  robustness    " + "  ".join(f"{k} {v['auc']:.3f}" for k, v in metrics["robustness"].items())
+              + "  (AUC, all reals vs all fakes)")
     if overall.get("pixel_n"):
         print(f"  localisation  pixel F1 {overall['pixel_f1']:.3f}   IoU {overall['pixel_iou']:.3f}   at threshold 0.5 "
               f"on {overall['pixel_n']} pasted fakes")

@@ -14,6 +14,33 @@ Sources, each optional; a missing file or package is skipped, nothing is fetched
   the ``abstract`` and ``desktop`` folders are artwork and are not used). Licence and
   credit are read from the package's DEP-5 copyright file.
 
+More Debian packages (``scripts/install_offline_photos.sh`` installs them, about 170 MB
+of downloads in all). Each was inspected by eye in its Debian 12 version; a denylist
+(or, for test-data packages, a list of the originals) keeps out everything that is not
+a genuine photograph: artwork, screenshots, logos, re-encodes and crops of the same
+photo, composites, tone-mapped HDR, space-probe imagery.
+
+* ``lxqt-themes``: ``/usr/share/lxqt/wallpapers`` photos (2-6 MP, most with camera
+  EXIF; CC-BY-SA-3.0 per the folder's ``License`` file).
+* ``palapeli-data``: KDE Palapeli's puzzle photos (Wikimedia Commons, 1-2 MP); licence,
+  author and source page from each puzzle's ``.desktop`` file.
+* ``forensics-samples-files``: phone and compact-camera photos, four of them straight
+  from a phone at 12 MP (4000x3000) with EXIF and real sensor noise (CC-BY-SA-4.0, DEP-5).
+* ``libjxl-testdata``: the JPEG XL test photo ``flower.png`` (3.4 MP, Pixel 6) and three
+  CC0 wesaturate.com photos (500x500); its many re-encodes and variants are not used.
+* ``libelementary-data``: EFL's test photos (JPEGs, 640 px crops; BSD-2-clause, DEP-5).
+* ``tuxtype-data``: Tux Typing's landscape photos ``kcas*.jpg`` (1280x1024). Licence
+  unverified: Debian's copyright file gives GPL-2/public domain for the game's images
+  without itemising these photos.
+* ``gnome-control-center-data``: GNOME Settings' 512x512 avatar photos (objects,
+  animals, scenery); licence from the package-wide DEP-5 statement.
+* ``digikam-data``: the 12 MP iPhone 7 photo behind digiKam's about page (GPL-2+,
+  package-wide).
+* ``sddm-theme-maldives``: the theme's background photo (4.5 MP, CC-BY-3.0, Nevit Dilmen).
+
+Not used, on purpose: ``lomiri-wallpapers*`` and ``plasma-workspace-wallpapers`` (and
+any file copied from them) are reserved as an independent test source.
+
 Every candidate must also pass a generic filter: shorter side ``>= min_side`` and
 colour (mean per-pixel channel spread of a thumbnail ``>= 8`` grey levels), which
 removes grayscale images even when stored as RGB.
@@ -55,7 +82,21 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Source names accepted by :func:`find_offline_photos` (``include``).
-SOURCES: tuple[str, ...] = ("scikit-image", "scikit-learn", "opencv-doc", "mate-backgrounds")
+SOURCES: tuple[str, ...] = (
+    "scikit-image",
+    "scikit-learn",
+    "opencv-doc",
+    "mate-backgrounds",
+    "lxqt-themes",
+    "palapeli-data",
+    "forensics-samples-files",
+    "libjxl-testdata",
+    "libelementary-data",
+    "tuxtype-data",
+    "gnome-control-center-data",
+    "digikam-data",
+    "sddm-theme-maldives",
+)
 
 #: Minimum mean channel spread (max - min over R, G, B, in grey levels) of a colour photo.
 MIN_COLOURFULNESS = 8.0
@@ -65,6 +106,7 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 OPENCV_DOC_DIR = Path("/usr/share/doc/opencv-doc")
 MATE_BACKGROUNDS_DIR = Path("/usr/share/backgrounds/mate")
 MATE_COPYRIGHT = Path("/usr/share/doc/mate-backgrounds/copyright")
+DEBIAN_DOC_DIR = Path("/usr/share/doc")
 
 
 @dataclass(frozen=True)
@@ -274,11 +316,292 @@ def _mate_photos() -> list[PhotoSource]:
     return out
 
 
+# --------------------------------------------------------------------------- shared helpers (Debian packages)
+
+
+def _doc_copyright(package: str) -> Path:
+    return DEBIAN_DOC_DIR / package / "copyright"
+
+
+def _read_dep5(package: str) -> list[dict[str, str]]:
+    """Stanzas of a package's DEP-5 copyright file (empty if missing or unreadable)."""
+    try:
+        return _parse_dep5(_doc_copyright(package).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return []
+
+
+def _dep5_statement(
+    stanzas: list[dict[str, str]], rel: str, default_licence: str, default_holder: str
+) -> tuple[str, str]:
+    """(licence, holders) for ``rel`` (a path as the upstream source tree names it), with fallbacks."""
+    hit = _dep5_lookup(stanzas, rel)
+    licence = hit[0] if hit and hit[0] else default_licence
+    holders = hit[1] if hit and hit[1] and hit[1].lower() != "none" else default_holder
+    return licence, holders
+
+
+def _image_files(folder: Path, suffixes: Sequence[str] = _IMAGE_SUFFIXES) -> list[Path]:
+    """Regular image files (not symlinks) directly in ``folder``, sorted; empty if it is missing."""
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.iterdir()) if p.suffix.lower() in suffixes and p.is_file() and not p.is_symlink()]
+
+
+# --------------------------------------------------------------------------- lxqt-themes
+
+LXQT_WALLPAPERS_DIR = Path("/usr/share/lxqt/wallpapers")
+
+# Stems in /usr/share/lxqt/wallpapers that are not usable photographs (inspected by eye, lxqt-themes 1.2.0).
+_LXQT_DENY = frozenset(
+    {
+        # artwork: origami, triangles, waves, logos, gradients
+        "kde-plasma", "lxqt-origami-green", "origami-bright-logo", "origami-dark", "origami-light",
+        "plasma-logo-bright", "plasma-logo-dark", "plasma_arch", "simple_blue_widescreen",
+        "triangles", "triangles-logo", "waves-logo", "waves-purple-logo",
+        # a KDE wallpaper by Kenneth Wimer, heavily compressed (95 kB at 1920 px); KDE wallpaper sets are
+        # kept out of the catalogue so that they can serve as an independent test source
+        "Butterfly-Kenneth-Wimer",
+    }
+)
+_LXQT_DENY_PATTERNS = (re.compile(r"logo|origami|triangle|waves|plasma|kde|gradient|simple_", re.I),)
+
+# Credits from wallpapers/License (upstream): "stefonarch (standreas@riseup.net): beam, flowers, butterfly,
+# fog, not-windows, appleflowers, after-the-rain, drop". The other photos are credited to the LXQt team.
+_LXQT_STEFONARCH = frozenset(
+    {"beam", "flowers", "butterfly", "fog", "this-is-not-windows", "appleflower", "after-the-rain", "drop"}
+)
+_LXQT_LICENCE = (
+    "CC-BY-SA-3.0 (per /usr/share/lxqt/wallpapers/License; Debian copyright 'Files: *' says LGPL-2.1+)"
+)
+
+
+def _lxqt_photos() -> list[PhotoSource]:
+    out = []
+    for path in _image_files(LXQT_WALLPAPERS_DIR):
+        stem = path.stem
+        if stem in _LXQT_DENY or any(p.search(stem) for p in _LXQT_DENY_PATTERNS):
+            continue
+        if stem in _LXQT_STEFONARCH:
+            who = "stefonarch (standreas@riseup.net)"
+        else:
+            who = "LXQt Project Team (photographer not named)"
+        credit = f"{who}; LXQt wallpapers, see {LXQT_WALLPAPERS_DIR / 'License'}"
+        out.append(PhotoSource(path, "lxqt-themes", f"lxqt/{stem}", _LXQT_LICENCE, credit))
+    return out
+
+
+# --------------------------------------------------------------------------- palapeli-data
+
+PALAPELI_COLLECTION_DIR = Path("/usr/share/palapeli/collection")
+
+
+def _desktop_fields(path: Path) -> dict[str, str]:
+    """Unlocalised ``key=value`` fields of a .desktop file (all sections merged, first value wins)."""
+    fields: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return fields
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if sep and key and "[" not in key and not key.startswith("#"):
+            fields.setdefault(key, value.strip())
+    return fields
+
+
+def _palapeli_photos() -> list[PhotoSource]:
+    """The puzzle photos of KDE's Palapeli; licence, author and source page from each puzzle's .desktop file."""
+    if not PALAPELI_COLLECTION_DIR.is_dir():
+        return []
+    out = []
+    for desktop in sorted(PALAPELI_COLLECTION_DIR.glob("*.desktop")):
+        f = _desktop_fields(desktop)
+        image = f.get("Image") or f.get("Icon") or ""
+        path = PALAPELI_COLLECTION_DIR / image
+        if not image or path.suffix.lower() not in _IMAGE_SUFFIXES or not path.is_file():
+            continue
+        licence = f.get("X-KDE-PluginInfo-License") or "GPL-2+ (palapeli-data, per Debian copyright)"
+        author = f.get("X-KDE-PluginInfo-Author") or "author not recorded"
+        site = f.get("X-KDE-PluginInfo-Website", "")
+        credit = f"{author}" + (f", {site}" if site else "") + f"; per {desktop}"
+        out.append(PhotoSource(path, "palapeli-data", f"palapeli/{path.stem}", licence, credit))
+    return out
+
+
+# --------------------------------------------------------------------------- forensics-samples-files
+
+FORENSICS_DIR = Path("/usr/share/forensics-samples/original-files")
+
+# Not photographs: the Debian logo in several formats and an empty file.
+_FORENSICS_DENY_PATTERNS = (re.compile(r"debian", re.I), re.compile(r"^empty$", re.I))
+
+
+def _forensics_photos() -> list[PhotoSource]:
+    """Phone and compact-camera photos of forensics-samples (four straight-from-phone 4000x3000, EXIF kept)."""
+    stanzas = _read_dep5("forensics-samples-files")
+    out = []
+    for sub in ("pic1", "pic2"):
+        for path in _image_files(FORENSICS_DIR / sub):
+            if any(p.search(path.stem) for p in _FORENSICS_DENY_PATTERNS):
+                continue
+            licence, holders = _dep5_statement(
+                stanzas, f"original-files/{sub}/{path.name}", "CC-BY-SA-4.0", "Joao Eriberto Mota Filho"
+            )
+            credit = f"(c) {holders}; forensics-samples, see {_doc_copyright('forensics-samples-files')}"
+            out.append(PhotoSource(path, "forensics-samples-files", f"forensics/{path.stem}", licence, credit))
+    return out
+
+
+# --------------------------------------------------------------------------- libjxl-testdata
+
+LIBJXL_TESTDATA_DIR = Path("/usr/share/libjxl-testdata")
+
+# The package is codec test data: almost every file is a re-encode, crop, bit-depth/alpha/grey variant or
+# synthetic chart. Only these originals are photographs; everything else is left out on purpose
+# (flower.png.im_q85_*.jpg, flower_small.*, flower_alpha, flower_cropped, the 64 px crops and the grey/
+# alpha variants of the wesaturate photos, raw.pixls 64 px crops, wide-gamut-tests, pngsuite, and
+# hdr_room.png, a tone-mapped HDR rendering).
+_LIBJXL_PHOTOS: dict[str, tuple[str, str]] = {
+    "jxl/flower/flower.png": ("jxl/flower", "JPEG XL project test image (Google Pixel 6 photo)"),
+    "external/wesaturate/500px/cvo9xd_keong_macan_srgb8.png": (
+        "jxl/wesaturate_keong_macan", "wesaturate.com photographer 'keong_macan' (Nikon D7100)",
+    ),
+    "external/wesaturate/500px/tmshre_riaphotographs_srgb8.png": (
+        "jxl/wesaturate_riaphotographs", "wesaturate.com photographer 'riaphotographs' (Nikon D700)",
+    ),
+    "external/wesaturate/500px/u76c0g_bliznaca_srgb8.png": (
+        "jxl/wesaturate_bliznaca", "wesaturate.com photographer 'bliznaca' (Nikon D700)",
+    ),
+}
+
+
+def _libjxl_photos() -> list[PhotoSource]:
+    stanzas = _read_dep5("libjxl-testdata")
+    out = []
+    for rel, (name, who) in _LIBJXL_PHOTOS.items():
+        path = LIBJXL_TESTDATA_DIR / rel
+        if not path.is_file():
+            continue
+        licence, holders = _dep5_statement(stanzas, rel, "BSD-3-clause-Google", "no copyright holder stated")
+        credit = f"{who}; copyright: {holders}; see {_doc_copyright('libjxl-testdata')}"
+        out.append(PhotoSource(path, "libjxl-testdata", name, licence, credit))
+    return out
+
+
+# --------------------------------------------------------------------------- libelementary-data
+
+ELEMENTARY_IMAGES_DIR = Path("/usr/share/elementary/images")
+
+# Only the JPEGs of EFL's test images are photographs (the PNGs are icons, a normal map, polaroid-framed
+# composites and a synthetic star field). Of the JPEGs, this one is left out: a snapshot of two public
+# figures whose photographer and provenance are not recorded.
+_ELEMENTARY_DENY = frozenset({"insanely_huge_test_image"})
+
+
+def _elementary_photos() -> list[PhotoSource]:
+    stanzas = _read_dep5("libelementary-data")
+    out = []
+    for path in _image_files(ELEMENTARY_IMAGES_DIR, (".jpg", ".jpeg")):
+        if path.stem in _ELEMENTARY_DENY:
+            continue
+        licence, holders = _dep5_statement(
+            stanzas, f"data/elementary/images/{path.name}", "BSD-2-clause", "Enlightenment Developers"
+        )
+        credit = f"(c) {holders}; EFL elementary test images, see {_doc_copyright('libelementary-data')}"
+        out.append(PhotoSource(path, "libelementary-data", f"efl/{path.stem}", licence, credit))
+    return out
+
+
+# --------------------------------------------------------------------------- tuxtype-data
+
+TUXTYPE_IMAGES_DIR = Path("/usr/share/tuxtype/images")
+
+# kcas*.jpg: landscape photographs (1280x1024). The backgrounds/ folder (space-telescope and probe images)
+# and the drawn game graphics are not used.
+_TUXTYPE_LICENCE = (
+    "GPL-2 (Tux Typing's licence per Debian copyright, which says its images are GPL or public domain; "
+    "these JPEGs are not itemised there: unverified)"
+)
+_TUXTYPE_CREDIT = "Tux4Kids (Tux Typing game backgrounds); photographers not recorded; see {}"
+
+
+def _tuxtype_photos() -> list[PhotoSource]:
+    out = []
+    for path in _image_files(TUXTYPE_IMAGES_DIR, (".jpg", ".jpeg")):
+        if not re.fullmatch(r"kcas\d+", path.stem):
+            continue
+        credit = _TUXTYPE_CREDIT.format(_doc_copyright("tuxtype-data"))
+        out.append(PhotoSource(path, "tuxtype-data", f"tuxtype/{path.stem}", _TUXTYPE_LICENCE, credit))
+    return out
+
+
+# --------------------------------------------------------------------------- gnome-control-center-data
+
+GNOME_FACES_DIR = Path("/usr/share/pixmaps/faces")
+
+
+def _gnome_faces_photos() -> list[PhotoSource]:
+    """GNOME Settings' 512x512 avatar photos (objects, animals, scenery); the 96 px legacy/ set is not used."""
+    stanzas = _read_dep5("gnome-control-center-data")
+    out = []
+    for path in _image_files(GNOME_FACES_DIR, (".jpg", ".jpeg")):  # symlinks into legacy/ are skipped
+        licence, _ = _dep5_statement(stanzas, f"panels/user-accounts/data/faces/{path.name}", "GPL-2+", "")
+        licence = f"{licence} (package-wide statement; the avatar photos are not itemised)"
+        credit = (
+            "GNOME Settings (gnome-control-center) avatar set; photographers not recorded; "
+            f"see {_doc_copyright('gnome-control-center-data')}"
+        )
+        out.append(PhotoSource(path, "gnome-control-center-data", f"gnome-faces/{path.stem}", licence, credit))
+    return out
+
+
+# --------------------------------------------------------------------------- digikam-data
+
+DIGIKAM_PHOTO = Path("/usr/share/digikam/about/images/body-background.jpg")
+
+
+def _digikam_photos() -> list[PhotoSource]:
+    """The background of digiKam's about page: a straight-from-phone 12 MP iPhone 7 photo (EXIF kept)."""
+    if not DIGIKAM_PHOTO.is_file():
+        return []
+    licence = "GPL-2+ (digiKam's licence per Debian copyright; the file is not itemised)"
+    credit = f"digiKam developers (photographer not recorded); see {_doc_copyright('digikam-data')}"
+    return [PhotoSource(DIGIKAM_PHOTO, "digikam-data", "digikam/body-background", licence, credit)]
+
+
+# --------------------------------------------------------------------------- sddm-theme-maldives
+
+SDDM_MALDIVES_DIR = Path("/usr/share/sddm/themes/maldives")
+
+
+def _sddm_maldives_photos() -> list[PhotoSource]:
+    """The Maldives theme's background photo (Samsung camera, 2592x1754); maldives.jpg is a screenshot."""
+    path = SDDM_MALDIVES_DIR / "background.jpg"
+    if not path.is_file():
+        return []
+    licence, holders = _dep5_statement(
+        _read_dep5("sddm-theme-maldives"), "data/themes/maldives/background.jpg", "CC-BY-3.0", "Nevit Dilmen"
+    )
+    credit = f"(c) {holders}; see {_doc_copyright('sddm-theme-maldives')}"
+    return [PhotoSource(path, "sddm-theme-maldives", "sddm/maldives", licence, credit)]
+
+
 _FINDERS: dict[str, Callable[[], list[PhotoSource]]] = {
     "scikit-image": _skimage_photos,
     "scikit-learn": _sklearn_photos,
     "opencv-doc": _opencv_photos,
     "mate-backgrounds": _mate_photos,
+    "lxqt-themes": _lxqt_photos,
+    "palapeli-data": _palapeli_photos,
+    "forensics-samples-files": _forensics_photos,
+    "libjxl-testdata": _libjxl_photos,
+    "libelementary-data": _elementary_photos,
+    "tuxtype-data": _tuxtype_photos,
+    "gnome-control-center-data": _gnome_faces_photos,
+    "digikam-data": _digikam_photos,
+    "sddm-theme-maldives": _sddm_maldives_photos,
 }
 
 

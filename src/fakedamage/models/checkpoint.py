@@ -32,6 +32,10 @@ def architecture_of(model: DamageDetector) -> dict[str, Any]:
     arch = {"feature_levels": len(model.decoder.lateral), "decoder_channels": model.decoder.out.in_channels}
     if model.input_transform != "none":
         arch["input_transform"] = model.input_transform
+    if model.image_pool != "gap":
+        arch["image_pool"], arch["map_topk"] = model.image_pool, model.map_topk
+    if getattr(model, "stem_stride", None):
+        arch["stem_stride"] = model.stem_stride
     return arch
 
 

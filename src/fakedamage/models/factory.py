@@ -11,7 +11,7 @@ import timm
 from .. import __version__
 from ..meta import ModelMeta
 from ..utils.io import git_commit
-from .detector import DamageDetector
+from .detector import DamageDetector, set_stem_stride
 
 __all__ = ["create_detector", "resolve_backbone", "resolve_normalization", "build_meta", "PretrainedMismatchError",
            "PretrainedLoadError"]
@@ -95,6 +95,9 @@ def create_detector(
     feature_levels: int = 4,
     decoder_channels: int = 32,
     input_transform: str = "none",
+    image_pool: str = "gap",
+    map_topk: float = 0.02,
+    stem_stride: int | None = None,
     **kwargs: Any,
 ) -> DamageDetector:
     """Create a :class:`DamageDetector` from any timm backbone name.
@@ -112,6 +115,10 @@ def create_detector(
         feature_levels: How many of the deepest feature levels the mask decoder uses.
         decoder_channels: Width of the mask decoder.
         input_transform: ``none`` or ``npr`` (see :class:`DamageDetector`).
+        image_pool: ``gap`` or ``gap+map`` (see :class:`DamageDetector`).
+        map_topk: Share of region-map cells pooled by ``gap+map``.
+        stem_stride: Stride of the backbone's first convolution (``None``: the backbone's own;
+            1 keeps full resolution into the first blocks).
         **kwargs: Passed to :func:`timm.create_model`.
 
     Returns:
@@ -157,8 +164,12 @@ def create_detector(
         raise ValueError(f"backbone {backbone!r} does not provide multi-scale features (features_only): {e}") from None
     if path:
         _check_pretrained(path, encoder, backbone)
-    return DamageDetector(encoder, mean, std, drop_rate=drop_rate, decoder_channels=decoder_channels,
-                          input_transform=input_transform)
+    if stem_stride:
+        set_stem_stride(encoder, int(stem_stride))
+    model = DamageDetector(encoder, mean, std, drop_rate=drop_rate, decoder_channels=decoder_channels,
+                           input_transform=input_transform, image_pool=image_pool, map_topk=map_topk)
+    model.stem_stride = int(stem_stride) if stem_stride else None
+    return model
 
 
 def build_meta(model: DamageDetector, backbone: str, tile_size: int, tile_stride: int | None = None,
