@@ -11,6 +11,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+from fakedamage.utils.memory import tune_malloc  # noqa: E402
+
+tune_malloc()  # the CLI does this too; without it tensor work page-faults on every step (see the module)
+
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
     """Run ``python -m fakedamage ARGS`` in a real subprocess."""

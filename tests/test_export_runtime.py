@@ -127,7 +127,10 @@ def test_auc_gate_sees_a_broken_model(pipeline, tmp_path):
 
     rows = read_manifest(pipeline["manifest"], splits=["train", "val", "test"])
     rows = [r for r in rows if r.label == 0][:6] + [r for r in rows if r.label == 1][:6]
-    imgs = [load_image(pipeline["manifest"].parent / r.path) for r in rows]
+    # one tile per image, so the pooled score is the (negated) tile logit and the AUC flips exactly
+    t = Detector(pipeline["onnx"]).meta.tile_size
+    imgs = [load_image(pipeline["manifest"].parent / r.path)[:t, :t] for r in rows]
+    assert all(im.shape[:2] == (t, t) for im in imgs)
     gate = check_auc_gate(pipeline["onnx"], broken, imgs, [r.label for r in rows], "int8", 0.01)
     assert gate.auc == pytest.approx(1 - gate.auc_fp32, abs=1e-9)
     assert gate.ok == (abs(1 - 2 * gate.auc_fp32) <= 0.01)

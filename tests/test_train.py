@@ -58,7 +58,8 @@ def _tiny_manifest(pipeline, tmp_path: Path, n_per_class: int = 4) -> Path:
     """Train and val are the same few images (an overfitting check), data copied beside the manifest."""
     rows = read_manifest(pipeline["manifest"])
     reals = [r for r in rows if r.variant == "pristine"][:n_per_class]
-    fakes = [r for r in rows if r.variant == "reconstruction"][:n_per_class]
+    fakes = [r for r in rows if r.variant == "reconstruction" and r.generator == "ae-nearest"][:n_per_class]
+    assert len(fakes) == n_per_class
     root = tmp_path / "tiny"
     out = []
     for r in reals + fakes:

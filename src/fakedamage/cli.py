@@ -105,6 +105,9 @@ def _fail(msg: str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .utils.memory import tune_malloc
+
+    tune_malloc()  # before any tensor work: see fakedamage.utils.memory
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _main_parser()
     if not argv or argv[0] in ("-h", "--help"):

@@ -38,7 +38,7 @@ from .data.manifest import read_manifest
 from .data.transforms import AugmentConfig, build_train_transform
 from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, barrier, cleanup, init_distributed,
                           resolve_device)
-from .evaluate import TorchScorer, evaluate_samples, finite
+from .evaluate import TorchScorer, evaluate_samples, finite, trace_metrics
 from .meta import ModelMeta
 from .metrics import binary_metrics, pixel_summary
 from .models import build_meta, create_detector, save_checkpoint
@@ -80,6 +80,7 @@ class ModelConfig:
     image_pool: str = "gap"
     map_topk: float = 0.02
     stem_stride: int | None = None
+    trace: Mapping[str, Any] | None = None  # TraceConfig fields when backbone == "tracenet"
     tile_size: int = 128
     tile_stride: int = 64
     aggregation: str = "max"
@@ -100,6 +101,7 @@ class TrainerConfig:
     accumulate: int = 1
     grad_clip: float | None = 1.0
     mask_weight: float = 1.0
+    mask_dice: bool = False
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
@@ -107,7 +109,7 @@ class TrainerConfig:
     threads: int | None = None
     seed: int = 0
     deterministic: bool = False
-    select_metric: str = "tpr_at_1fpr"
+    select_metric: str = "trace_auc"
     patience: int | None = None
     ema_decay: float | None = 0.99
     calibrate: bool = True
@@ -152,17 +154,23 @@ def resolve_resume(resume: Any, run_dir: str | Path) -> Path | None:
 
 
 class DetectorLoss(nn.Module):
-    """Image BCE (positives re-weighted) plus ``mask_weight`` x pixel BCE where the map is known.
+    """Image BCE (positives re-weighted) plus ``mask_weight`` x a pixel loss where the map is known.
+
+    The pixel loss is BCE, plus (``mask_dice``) a soft Dice term over the images that have
+    generated pixels: a pasted edit often covers a few percent of a tile, and plain BCE is
+    then satisfied by an empty map.
 
     Args:
         pos_weight: Weight of the fake class in the image loss (``n_real / n_fake``).
         mask_weight: Weight of the localisation loss.
+        mask_dice: Add the soft Dice term.
     """
 
-    def __init__(self, pos_weight: float = 1.0, mask_weight: float = 1.0) -> None:
+    def __init__(self, pos_weight: float = 1.0, mask_weight: float = 1.0, mask_dice: bool = False) -> None:
         super().__init__()
         self.register_buffer("pos_weight", torch.tensor([float(pos_weight)]))
         self.mask_weight = float(mask_weight)
+        self.mask_dice = bool(mask_dice)
 
     def forward(self, logit: torch.Tensor, mask_logit: torch.Tensor, label: torch.Tensor, mask: torch.Tensor,
                 mask_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -176,6 +184,12 @@ class DetectorLoss(nn.Module):
             per_pixel = F.binary_cross_entropy_with_logits(mask_logit.float(), mask, reduction="none")
             per_image = per_pixel.mean(dim=(1, 2, 3))
             pixel = (per_image * mask_valid).sum() / mask_valid.sum()
+            has = mask_valid * (mask.flatten(1).amax(dim=1) > 0).float()
+            if self.mask_dice and bool(has.any()):
+                prob = torch.sigmoid(mask_logit.float())
+                inter = (prob * mask).sum(dim=(1, 2, 3))
+                dice = 1 - (2 * inter + 1) / (prob.sum(dim=(1, 2, 3)) + mask.sum(dim=(1, 2, 3)) + 1)
+                pixel = pixel + (dice * has).sum() / has.sum()
         else:
             pixel = mask_logit.float().sum() * 0.0  # keeps every parameter in the graph (DDP)
         return image + self.mask_weight * pixel, image.detach(), pixel.detach()
@@ -340,6 +354,9 @@ def _validate(model: nn.Module, meta: ModelMeta, samples: list, root: Path, info
     preds.sort(key=lambda p: p["id"])
     val = binary_metrics([p["label"] for p in preds], [p["score"] for p in preds], meta.threshold)
     val.update(pixel_summary(preds))
+    trace = trace_metrics(preds, meta.threshold).get("trace")
+    if trace:
+        val.update({f"trace_{k}": trace[k] for k in ("auc", "tpr_at_1fpr", "pair_win")})
     return val, preds
 
 
@@ -449,7 +466,8 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
                             drop_rate=model_cfg.drop_rate, feature_levels=model_cfg.feature_levels,
                             decoder_channels=model_cfg.decoder_channels,
                             input_transform=model_cfg.input_transform, image_pool=model_cfg.image_pool,
-                            map_topk=model_cfg.map_topk, stem_stride=model_cfg.stem_stride).to(device)
+                            map_topk=model_cfg.map_topk, stem_stride=model_cfg.stem_stride,
+                            trace=model_cfg.trace).to(device)
     if trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     summary = {
@@ -474,7 +492,7 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
         optimizer, sched=trainer.scheduler, num_epochs=trainer.epochs, warmup_epochs=trainer.warmup_epochs,
         warmup_lr=trainer.lr * 0.1, min_lr=trainer.min_lr, step_on_epochs=False, updates_per_epoch=updates_per_epoch)
     n_fake = sum(s.label for s in train_s)
-    loss_fn = DetectorLoss((len(train_s) - n_fake) / max(1, n_fake), trainer.mask_weight).to(device)
+    loss_fn = DetectorLoss((len(train_s) - n_fake) / max(1, n_fake), trainer.mask_weight, trainer.mask_dice).to(device)
     # Validation, checkpoints and export use the EMA weights when enabled (timm's ModelEmaV3).
     ema = timm.utils.ModelEmaV3(model, decay=trainer.ema_decay, use_warmup=True) if trainer.ema_decay else None
     scaler = torch.amp.GradScaler("cuda") if trainer.precision == "fp16" else None
@@ -575,8 +593,9 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
                      row["train_loss"], val["auc"], val["tpr_at_1fpr"], "  (best)" if improved else "")
             if trainer.progress:
                 px = f"  pixel F1 {val['pixel_f1']:.3f}" if val.get("pixel_n") else ""
+                tr_ = f"  trace AUC {val['trace_auc']:.4f}" if "trace_auc" in val else ""
                 print(f"epoch {epoch + 1}/{trainer.epochs}  loss {row['train_loss']:.4f}  {row['train_img_s']:.1f} img/s"
-                      f"  data wait {100 * row['data_wait']:.0f}%  val AUC {val['auc']:.4f}  "
+                      f"  data wait {100 * row['data_wait']:.0f}%{tr_}  val AUC {val['auc']:.4f}  "
                       f"TPR@1%FPR {val['tpr_at_1fpr']:.3f}{px}" + ("  *best" if improved else ""), file=sys.stderr)
         barrier(info)
         if fault_epoch and int(fault_epoch) == epoch + 1:

@@ -26,7 +26,7 @@ from PIL import Image
 from ..utils.io import atomic_path
 from .manifest import VARIANT_LABELS, Sample, write_manifest
 from .photos import load_rgb
-from .synth import SynthConfig, crop_origins, encode_image, slugify, stable_seed, split_sources
+from .synth import SynthConfig, crop_origins, encode_image, encoding_label, slugify, stable_seed, split_sources
 
 __all__ = ["import_fakes", "IMPORT_COLUMNS"]
 
@@ -39,7 +39,7 @@ def _write(out_dir: Path, rel_stem: str, pixels: np.ndarray, cfg: SynthConfig, r
     rel = rel_stem + ext
     with atomic_path(out_dir / rel) as tmp:
         tmp.write_bytes(data)
-    return rel, f"{cfg.encoding}:q{q}"
+    return rel, encoding_label(cfg.encoding, q)
 
 
 def import_fakes(csv_path: str | Path, out_dir: str | Path, cfg: SynthConfig = SynthConfig(),

@@ -22,7 +22,8 @@ pixels are pasted back directly (``real_damage``) or after a pass through the ge
 crop, byte for byte; inside, they differ by the generator's traces alone, so damage is no
 cue (:func:`content_aligned_pair`). Every image, real or
 fake, is then encoded by one policy (JPEG or WEBP at a quality drawn from the same
-range), so file history cannot separate them either. Generators that do not decode
+range; every variant of one crop gets the same quality), so file history cannot separate
+them either. Generators that do not decode
 the whole image (``classical``) make only ``inpaint_pasted``.
 
 Photos are split into train/val/test *by source photo*; ``holdout_generators`` are
@@ -56,10 +57,10 @@ from .photos import PhotoSource, load_rgb
 from .prompts import make_prompt
 
 __all__ = ["SynthConfig", "SynthReport", "split_sources", "synthesize", "paste_back", "simulate_capture",
-           "encode_image", "content_aligned_pair", "rebuild_manifest", "crop_origins", "stable_seed", "slugify"]
+           "encode_image", "encoding_label", "content_aligned_pair", "rebuild_manifest", "crop_origins", "stable_seed", "slugify"]
 
 log = logging.getLogger(__name__)
-ENCODINGS = ("jpeg", "webp")
+ENCODINGS = ("jpeg", "webp", "png")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class SynthConfig:
         crops_per_photo: Crops per photo (fewer if the photo is small).
         variants: Variants to write (see the module docstring).
         damage: Damage kinds, drawn per crop.
-        encoding: ``jpeg`` or ``webp``: the one final encoding of every image.
+        encoding: ``jpeg``, ``webp`` or ``png`` (lossless; ``quality`` unused): the one final
+            encoding of every image.
         quality: Inclusive quality range of that encoding, same for all labels.
         feather: Gaussian sigma (px) of the paste-back edge.
         val_fraction: Share of source photos held out for validation.
@@ -213,13 +215,21 @@ def content_aligned_pair(real: np.ndarray, damaged: np.ndarray, regenerated: np.
 
 
 def encode_image(image: np.ndarray, encoding: str, quality: int) -> tuple[bytes, str]:
-    """Encode ``(H, W, 3)`` uint8 RGB; returns the bytes and the file extension."""
+    """Encode ``(H, W, 3)`` uint8 RGB; returns the bytes and the file extension (``png`` ignores quality)."""
     buf = io.BytesIO()
+    if encoding == "png":
+        Image.fromarray(image).save(buf, format="PNG", compress_level=1)
+        return buf.getvalue(), ".png"
     if encoding == "jpeg":
         Image.fromarray(image).save(buf, format="JPEG", quality=int(quality), subsampling=2)
         return buf.getvalue(), ".jpg"
     Image.fromarray(image).save(buf, format="WEBP", quality=int(quality), method=4)
     return buf.getvalue(), ".webp"
+
+
+def encoding_label(encoding: str, quality: int) -> str:
+    """Manifest ``encoding`` field: ``jpeg:q87``, ``webp:q80`` or ``png``."""
+    return "png" if encoding == "png" else f"{encoding}:q{quality}"
 
 
 def slugify(name: str) -> str:
@@ -298,9 +308,9 @@ def _synth_photo(photo: PhotoSource, split: str, generators: Sequence[Generator]
         if "pristine" in wanted:
             made["pristine"] = (crop, "", "")
         lo, hi = cfg.quality
+        q = int(rng.integers(lo, hi + 1))  # one quality per crop: its variants share their file history exactly
         for variant in [v for v in VARIANTS if v in made]:
             pixels, gen_name, dmg = made[variant]
-            q = int(rng.integers(lo, hi + 1))
             data, ext = encode_image(pixels, cfg.encoding, q)
             rel = f"images/{slug}/{i:03d}_{variant}{ext}"
             with atomic_path(out_dir / rel) as tmp:
@@ -311,7 +321,7 @@ def _synth_photo(photo: PhotoSource, split: str, generators: Sequence[Generator]
                                                                                  "reconstruction")),
                 variant=variant, generator=gen_name, damage_type=dmg, source_id=photo.name,
                 mask_path=mask_rel if edited else "", prompt=prompt if gen_name and edited else "",
-                seed=item_seed, encoding=f"{cfg.encoding}:q{q}", width=size, height=size, split=split,
+                seed=item_seed, encoding=encoding_label(cfg.encoding, q), width=size, height=size, split=split,
                 licence=photo.licence, source=photo.source,
             ))
     return rows

@@ -29,6 +29,8 @@ def sidecar_path(weights: str | Path) -> Path:
 
 def architecture_of(model: DamageDetector) -> dict[str, Any]:
     """What :func:`create_detector` needs, besides the backbone name, to rebuild ``model``."""
+    if hasattr(model, "architecture"):  # TraceNet
+        return {"trace": model.architecture()}
     arch = {"feature_levels": len(model.decoder.lateral), "decoder_channels": model.decoder.out.in_channels}
     if model.input_transform != "none":
         arch["input_transform"] = model.input_transform

@@ -12,6 +12,7 @@ from .. import __version__
 from ..meta import ModelMeta
 from ..utils.io import git_commit
 from .detector import DamageDetector, set_stem_stride
+from .trace import TRACE_BACKBONE, TraceConfig, TraceNet
 
 __all__ = ["create_detector", "resolve_backbone", "resolve_normalization", "build_meta", "PretrainedMismatchError",
            "PretrainedLoadError"]
@@ -26,14 +27,15 @@ class PretrainedLoadError(RuntimeError):
 
 
 def resolve_backbone(backbone: str) -> str:
-    """Check that ``backbone`` names a timm model (pretrained tags such as ``.a1_in1k`` allowed).
+    """Check that ``backbone`` names a timm model (pretrained tags such as ``.a1_in1k`` allowed) or
+    ``tracenet`` (:class:`~fakedamage.models.trace.TraceNet`).
 
     Raises:
         ValueError: unknown name; the message suggests close timm names.
     """
-    if timm.models.is_model(backbone):
+    if backbone == TRACE_BACKBONE or timm.models.is_model(backbone):
         return backbone
-    names = timm.list_models()
+    names = [TRACE_BACKBONE, *timm.list_models()]
     close = difflib.get_close_matches(backbone, names, n=3, cutoff=0.6)
     if not close:
         close = [n for n in names if backbone.split("_")[0] in n][:3]
@@ -43,7 +45,9 @@ def resolve_backbone(backbone: str) -> str:
 
 def resolve_normalization(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Mean and std (``[0, 1]`` scale) that a timm architecture was trained with."""
-    cfg = timm.models.get_pretrained_cfg(resolve_backbone(backbone))
+    if resolve_backbone(backbone) == TRACE_BACKBONE:
+        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)  # the residual stem needs no normalisation
+    cfg = timm.models.get_pretrained_cfg(backbone)
     if cfg is None:
         return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     return tuple(cfg.mean), tuple(cfg.std)
@@ -98,9 +102,14 @@ def create_detector(
     image_pool: str = "gap",
     map_topk: float = 0.02,
     stem_stride: int | None = None,
+    trace: Mapping[str, Any] | None = None,
     **kwargs: Any,
-) -> DamageDetector:
-    """Create a :class:`DamageDetector` from any timm backbone name.
+) -> DamageDetector | TraceNet:
+    """Create a :class:`DamageDetector` from any timm backbone name, or a :class:`TraceNet`.
+
+    ``backbone="tracenet"`` builds the forensic :class:`~fakedamage.models.trace.TraceNet` from
+    ``trace`` (:class:`~fakedamage.models.trace.TraceConfig` fields); the timm arguments are
+    then ignored.
 
     The backbone is built with ``features_only=True`` (its last ``feature_levels``
     feature maps feed the mask decoder; the deepest feeds the image head).
@@ -129,6 +138,11 @@ def create_detector(
         FileNotFoundError: ``pretrained_file`` does not exist.
         PretrainedMismatchError: ``pretrained_file`` lacks or mis-shapes backbone tensors.
     """
+    if resolve_backbone(backbone) == TRACE_BACKBONE:
+        if pretrained_file:
+            raise ValueError("tracenet has no ImageNet weights; set model.pretrained_file=null "
+                             "(or start from a fakedamage checkpoint with trainer.init_from=...)")
+        return TraceNet(TraceConfig(**dict(trace or {})))
     mean, std = resolve_normalization(backbone)
     path = None
     if pretrained_file:
