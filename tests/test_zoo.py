@@ -297,3 +297,14 @@ def test_shipped_member_gates_remeasure_close_to_the_record(name):
     assert measured["gates"] == gates(m)
     assert abs(m["psnr_db"] - rec["psnr_db"]["value"]) < 5.0, (m, rec)
     assert abs(m["hf_ratio"] - rec["hf_ratio"]["value"]) < 0.35, (m, rec)
+
+
+def test_zoo_generators_take_exactly_one_of_weights_or_model():
+    ldm = LDMAutoencoder(LDMConfig(channels=(8, 8, 8, 8), latent_channels=4, groups=4))
+    with pytest.raises(ValueError, match="exactly one of weights= or model="):
+        LDMGenerator()
+    with pytest.raises(ValueError, match="not a LDMAutoencoder"):
+        LDMGenerator(model=torch.nn.Identity())
+    with pytest.raises(ValueError, match="not a LaMaInpainter"):
+        InpainterGenerator(model=ldm)
+    assert LDMGenerator(model=ldm).model is ldm

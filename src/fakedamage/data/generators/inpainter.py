@@ -300,17 +300,11 @@ class InpainterGenerator:
     def __init__(self, weights: str | os.PathLike | None = None, model: LaMaInpainter | None = None,
                  name: str | None = None, mode: str = "guided", device: str = "cpu", threshold: float = 0.0,
                  margin: int = 96, tile: int = 1024) -> None:
-        if (weights is None) == (model is None):
-            raise ValueError("give exactly one of weights= or model=")
+        from .zoo import model_or_weights
+
         if mode not in INPAINTER_MODES:
             raise ValueError(f"mode must be one of {INPAINTER_MODES}, got {mode!r}")
-        member = None
-        if model is None:
-            from .zoo import load_zoo_model
-
-            model, member = load_zoo_model(weights, expect="inpainter")
-        if not isinstance(model, LaMaInpainter):
-            raise ValueError(f"{weights}: not an inpainter")
+        model, member = model_or_weights(weights, model, "inpainter", LaMaInpainter)
         self.model = model.to(device).eval()
         self.mode = mode
         self.device = device

@@ -456,15 +456,9 @@ class LDMGenerator:
 
     def __init__(self, weights: str | os.PathLike | None = None, model: LDMAutoencoder | None = None,
                  name: str | None = None, device: str = "cpu", sample: bool = False, tile: int = 1024) -> None:
-        if (weights is None) == (model is None):
-            raise ValueError("give exactly one of weights= or model=")
-        member = None
-        if model is None:
-            from .zoo import load_zoo_model
+        from .zoo import model_or_weights
 
-            model, member = load_zoo_model(weights, expect="ldm")
-        if not isinstance(model, LDMAutoencoder):
-            raise ValueError(f"{weights}: not an LDM autoencoder")
+        model, member = model_or_weights(weights, model, "ldm", LDMAutoencoder)
         self.model = model.to(device).eval()
         self.device = device
         self.sample = bool(sample)

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["ZOO_DIR", "MEMBERS", "ZooMember", "list_zoo", "load_zoo_member", "load_zoo_model", "member_path",
+__all__ = ["ZOO_DIR", "MEMBERS", "ZooMember", "list_zoo", "load_zoo_member", "load_zoo_model", "model_or_weights", "member_path",
            "save_zoo_weights", "read_zoo_metadata", "build_model", "FORMAT"]
 
 ZOO_DIR = Path(__file__).resolve().parent
@@ -161,6 +161,20 @@ def load_zoo_model(weights: str | os.PathLike, expect: str | None = None) -> tup
     model = build_model(meta["kind"], meta["config"])
     model.load_state_dict(load_file(str(path)))
     return model.eval(), meta["name"]
+
+
+def model_or_weights(weights: str | os.PathLike | None, model: torch.nn.Module | None, expect: str,
+                     cls: type) -> tuple[torch.nn.Module, str | None]:
+    """What a zoo generator's constructor was given: exactly one of a weights name/file or a built
+    ``cls`` model; returns ``(model, member name or None)``."""
+    if (weights is None) == (model is None):
+        raise ValueError("give exactly one of weights= or model=")
+    member = None
+    if model is None:
+        model, member = load_zoo_model(weights, expect=expect)
+    if not isinstance(model, cls):
+        raise ValueError(f"{weights}: not a {cls.__name__}")
+    return model, member
 
 
 def load_zoo_member(name: str, **kwargs: Any):
