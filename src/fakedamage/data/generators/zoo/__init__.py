@@ -63,21 +63,19 @@ class ZooMember:
 _LDM_TRAIN = {"steps": 6000, "batch": 8, "crop": 64, "lr": 1e-3, "disc_start": 3000}
 _LDM_WIDTHS = (16, 32, 64, 128)
 
+def _ldm(name: str, latent_channels: int, upsampler: str, description: str) -> ZooMember:
+    """An LDM KL-VAE member: 8x down, the zoo's widths, its training defaults."""
+    return ZooMember(name, "ldm", {"latent_channels": latent_channels, "upsampler": upsampler,
+                                   "channels": _LDM_WIDTHS, "groups": 4}, dict(_LDM_TRAIN), description)
+
+
 MEMBERS: dict[str, ZooMember] = {
     m.name: m
     for m in (
-        ZooMember("ldm-c4-nearest", "ldm",
-                  {"latent_channels": 4, "upsampler": "nearest", "channels": _LDM_WIDTHS, "groups": 4},
-                  dict(_LDM_TRAIN), "KL-VAE 8x, 4 latent channels, nearest+conv (SD 1/2, SDXL style)"),
-        ZooMember("ldm-c16-nearest", "ldm",
-                  {"latent_channels": 16, "upsampler": "nearest", "channels": _LDM_WIDTHS, "groups": 4},
-                  dict(_LDM_TRAIN), "KL-VAE 8x, 16 latent channels, nearest+conv (SD3, FLUX.1 style)"),
-        ZooMember("ldm-c16-transposed", "ldm",
-                  {"latent_channels": 16, "upsampler": "transposed", "channels": _LDM_WIDTHS, "groups": 4},
-                  dict(_LDM_TRAIN), "KL-VAE 8x, 16 latent channels, transposed-convolution upsampling"),
-        ZooMember("ldm-c16-pixelshuffle", "ldm",
-                  {"latent_channels": 16, "upsampler": "pixelshuffle", "channels": _LDM_WIDTHS, "groups": 4},
-                  dict(_LDM_TRAIN), "KL-VAE 8x, 16 latent channels, sub-pixel convolution upsampling"),
+        _ldm("ldm-c4-nearest", 4, "nearest", "KL-VAE 8x, 4 latent channels, nearest+conv (SD 1/2, SDXL style)"),
+        _ldm("ldm-c16-nearest", 16, "nearest", "KL-VAE 8x, 16 latent channels, nearest+conv (SD3, FLUX.1 style)"),
+        _ldm("ldm-c16-transposed", 16, "transposed", "KL-VAE 8x, 16 latent channels, transposed-convolution upsampling"),
+        _ldm("ldm-c16-pixelshuffle", 16, "pixelshuffle", "KL-VAE 8x, 16 latent channels, sub-pixel convolution upsampling"),
         ZooMember("inpainter", "inpainter", {"channels": 24, "blocks": 4, "ratio": 0.75},
                   {"steps": 6000, "batch": 8, "crop": 64, "lr": 1e-3, "disc_start": 3000},
                   "LaMa-like FFC inpainter (AI eraser); modes guided / erase / mixed"),
