@@ -10,6 +10,9 @@ with --resume.
     python scripts/train_zoo.py --model ldm-c16-nearest --threads 2
     python scripts/train_zoo.py --model all --threads 2 --resume      # every member in turn
     python scripts/train_zoo.py --list
+    # second stage: sharpen a trained member (band-energy loss, see zoo_losses.py)
+    python scripts/train_zoo.py --model ldm-c16-nearest --init-from ldm-c16-nearest --steps 800 \
+        --lr 2e-4 --band-weight 1.0 --disc-start 200
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init-noise", type=float, help="LDM near-identity init: scale of the default weights added (0.3)")
     ap.add_argument("--perceptual-weight", type=float, help="default 1.0")
     ap.add_argument("--kl-weight", type=float, help="default 1e-6 (VAEs only)")
+    ap.add_argument("--init-from", help="fine-tune: start from these weights (a member name or .safetensors) "
+                    "instead of the near-identity init; the record keeps every stage")
+    ap.add_argument("--band-weight", type=float, help="weight of the band-energy (sharpness) loss, default 0")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-minutes", type=float, help="stop (checkpoint, measure, save) after this many minutes")
@@ -86,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             name, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, disc_start=args.disc_start,
             disc_weight=args.disc_weight, d_lr=args.d_lr, disc_ramp=args.disc_ramp, init_noise=args.init_noise,
             perceptual_weight=args.perceptual_weight, kl_weight=args.kl_weight,
+            init_from=args.init_from, band_weight=args.band_weight,
             threads=args.threads, seed=args.seed, max_minutes=args.max_minutes,
             checkpoint_minutes=args.checkpoint_minutes, log_every=args.log_every, eval_every=args.eval_every,
             eval_crops=args.eval_crops, out=args.out, ckpt_dir=args.ckpt_dir, resume=args.resume,

@@ -19,7 +19,7 @@ def test_config_dir_has_groups():
 @pytest.mark.parametrize("name", CONFIG_NAMES)
 def test_root_configs_compose(name):
     required = {"eval": ["weights=x.onnx"], "export": ["weights=x.safetensors"], "calibrate": ["weights=x.safetensors"],
-                "benchmark": ["onnx=x.onnx"]}.get(name, [])
+                "benchmark": ["onnx=x.onnx"], "calibrate_photos": ["onnx=x.onnx"]}.get(name, [])
     cfg = compose_config(name, required)
     assert "data" in cfg if name != "benchmark" else cfg["onnx"] == "x.onnx"
 

@@ -410,3 +410,89 @@ def test_runtime_never_imports_torch(tiny_onnx: TinyModel, coffee_jpg: Path) -> 
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+# --------------------------------------------------------------------------- bounded-memory scan (issue 14)
+
+
+def _mean_scorer(calls: list[int] | None = None):
+    """A real deterministic tile scorer: logit = mean of the tile minus 0.5 (x 8), map = its grey level."""
+
+    def score(tiles: np.ndarray, with_map: bool):
+        if calls is not None:
+            calls.append(len(tiles))
+        logits = (tiles.mean(axis=(1, 2, 3)) - 0.5) * 8.0
+        return logits, (tiles.mean(axis=1) if with_map else None)
+
+    return score
+
+
+@pytest.mark.parametrize("batch", [1, 7, 16, 1000])
+def test_batched_scan_equals_all_at_once_tiling(coffee_jpg: Path, batch: int) -> None:
+    from fakedamage.runtime.tiling import scan_image, stitch_tiles
+
+    image = load_image(coffee_jpg)
+    tiles, origins = extract_tiles(image, 128, 64)  # the old path: every tile at once
+    ref_logits, ref_maps = _mean_scorer()(tiles, True)
+    ref_heat = stitch_tiles(ref_maps, origins, *image.shape[:2])
+    calls: list[int] = []
+    res = scan_image(image, _mean_scorer(calls), tile_size=128, tile_stride=64, batch_size=batch, with_map=True)
+    assert res.origins == origins
+    np.testing.assert_array_equal(res.logits, ref_logits.astype(np.float64))
+    np.testing.assert_allclose(res.heatmap, ref_heat, rtol=0, atol=1e-6)
+    assert res.pooled == pool_logits(ref_logits, "max") and res.adjusted == res.pooled
+    assert max(calls) <= batch and sum(calls) == len(origins)
+
+
+def test_coarse_to_fine_scores_the_dense_tiles_around_the_best_coarse_ones(coffee_jpg: Path) -> None:
+    from fakedamage.runtime.tiling import scan_image, tile_origins
+
+    image = load_image(coffee_jpg)  # 400 x 600
+    dense = scan_image(image, _mean_scorer(), tile_size=128, tile_stride=64)
+    fine = scan_image(image, _mean_scorer(), tile_size=128, tile_stride=64, scan="coarse_to_fine", refine_top=2)
+    coarse = tile_origins(400, 600, 128, 128)
+    assert fine.origins[: len(coarse)] == coarse
+    assert set(fine.origins) <= set(dense.origins) and len(set(fine.origins)) == len(fine.origins)
+    assert len(coarse) < len(fine.origins) < len(dense.origins)
+    by_origin = dict(zip(dense.origins, dense.logits))
+    np.testing.assert_array_equal(fine.logits, [by_origin[o] for o in fine.origins])  # same tiles, same logits
+    assert fine.pooled <= dense.pooled
+    everything = scan_image(image, _mean_scorer(), tile_size=128, tile_stride=64, scan="coarse_to_fine",
+                            refine_top=len(coarse))
+    assert sorted(everything.origins) == sorted(dense.origins) and everything.pooled == dense.pooled
+
+
+def test_scan_cancelled_between_batches(coffee_jpg: Path) -> None:
+    from fakedamage.runtime.tiling import ScanCancelled, scan_image
+
+    calls: list[int] = []
+    checks = iter([False, False, True])
+    with pytest.raises(ScanCancelled):
+        scan_image(load_image(coffee_jpg), _mean_scorer(calls), tile_size=64, tile_stride=64, batch_size=4,
+                   cancelled=lambda: next(checks))
+    assert calls == [4, 4]  # two batches ran, the third was never started
+
+
+def test_size_correction_is_carried_by_the_onnx_metadata_and_applied(tiny_onnx: TinyModel, coffee_jpg: Path,
+                                                                      tmp_path: Path) -> None:
+    import math
+
+    import onnx
+
+    meta = tiny_onnx.meta.replace(size_slope=0.4, size_reference_pixels=64 * 64, temperature=1.5, threshold=0.7)
+    proto = onnx.load(str(tiny_onnx.path))
+    onnx.helper.set_model_props(proto, {META_KEY: meta.to_json()})
+    path = tmp_path / "sized.onnx"
+    onnx.save(proto, str(path))
+    det = Detector(path, providers=["CPUExecutionProvider"])
+    assert det.meta.size_slope == 0.4 and det.threshold == 0.7
+    plain = Detector(tiny_onnx.path, providers=["CPUExecutionProvider"]).predict(coffee_jpg)
+    pred = det.predict(coffee_jpg)
+    pooled = plain.logit * tiny_onnx.meta.temperature
+    expected = (pooled - 0.4 * math.log(400 * 600 / (64 * 64))) / 1.5
+    assert pred.logit == pytest.approx(expected, abs=1e-9)
+    assert pred.score == pytest.approx(float(sigmoid(expected)), abs=1e-12)
+    assert pred.is_fake == (pred.score >= 0.7)
+    # a bigger photo of the same content is corrected more
+    big = np.tile(load_image(coffee_jpg), (2, 2, 1))
+    assert det.predict(big).logit < (det.scan(big).pooled / 1.5)

@@ -525,3 +525,91 @@ def test_load_script_short_run_and_loopback_only(server, photo):
     refused = subprocess.run([sys.executable, str(script), "--url", "http://203.0.113.7:8000", "--duration", "1"],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "loopback" in refused.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Pixel budget and cancellation (issue 14)
+# ---------------------------------------------------------------------------------------------
+def _engine(model: Path, **cfg: Any):
+    from fakedamage.runtime import Detector
+    from fakedamage.service.config import ServiceConfig
+    from fakedamage.service.engine import Engine
+    from fakedamage.service.metrics import ServiceMetrics
+
+    config = ServiceConfig(model=model, **cfg)
+    det = Detector(model, max_pixels=config.max_pixels, batch_size=4)
+    return Engine(det, config, ServiceMetrics("id", "v", "b"), "id")
+
+
+def _photo_png(photo: Path, side: int) -> bytes:
+    im = Image.open(photo).convert("RGB").resize((side, side))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_pixel_budget_503_under_pressure_then_recovers(model, photo):
+    import asyncio
+
+    from fakedamage.service.errors import ServiceError
+
+    data = _photo_png(photo, 1000)  # 1 MP: the whole budget
+    engine = _engine(model, max_pixels=1_000_000, pixel_budget=1_000_000, pixel_wait_s=0.0, workers=2)
+
+    async def scenario():
+        deadline = time.monotonic() + 60
+        first, second = await asyncio.gather(engine.score(data, "a.png", False, deadline),
+                                             engine.score(data, "b.png", False, deadline), return_exceptions=True)
+        for _ in range(100):  # the reservation is released when the worker's job ends
+            if engine.pixels_in_flight == 0:
+                break
+            await asyncio.sleep(0.01)
+        in_flight = engine.pixels_in_flight
+        after = await engine.score(data, "c.png", False, time.monotonic() + 60)
+        return first, second, in_flight, after
+
+    try:
+        first, second, in_flight, after = asyncio.run(scenario())
+    finally:
+        engine.close()
+    assert isinstance(first, dict) and 0.0 <= first["score"] <= 1.0
+    assert isinstance(second, ServiceError) and (second.status, second.kind) == (503, "busy")
+    assert second.headers == {"Retry-After": "2"} and "pixel budget" in str(second)
+    assert in_flight == 0
+    assert after["score"] == pytest.approx(first["score"], abs=1e-9)  # a normal request afterwards succeeds
+
+
+def test_budget_below_max_pixels_is_a_config_error(tmp_path):
+    from fakedamage.service.config import ConfigError, ServiceConfig
+
+    with pytest.raises(ConfigError, match="--pixel-budget / FAKEDAMAGE_PIXEL_BUDGET: .*below --max-pixels"):
+        ServiceConfig(model=tmp_path / "m.onnx", max_pixels=10_000_000, pixel_budget=5_000_000)
+
+
+def test_timed_out_request_stops_its_inference_at_the_next_batch(model, photo):
+    import asyncio
+
+    from fakedamage.service.errors import ServiceError
+
+    data = _photo_png(photo, 2000)  # 4 MP
+    engine = _engine(model, max_pixels=4_000_000, workers=1)
+    t0 = time.perf_counter()
+    engine.detector.predict(data)
+    full = time.perf_counter() - t0  # what the whole scan costs here
+
+    async def scenario():
+        t = time.perf_counter()
+        try:
+            await engine.score(data, "big.png", False, time.monotonic() + full * 0.2)
+        except ServiceError as e:
+            err = e
+        while engine.pixels_in_flight:  # released only when the worker's job has really ended
+            await asyncio.sleep(0.005)
+        return err, time.perf_counter() - t
+
+    try:
+        err, ended = asyncio.run(scenario())
+    finally:
+        engine.close()
+    assert (err.status, err.kind) == (504, "timeout") and "inference was stopped" in str(err)
+    assert ended < full * 0.6, (ended, full)  # stopped near the deadline, not after the whole scan

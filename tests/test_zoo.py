@@ -308,3 +308,24 @@ def test_zoo_generators_take_exactly_one_of_weights_or_model():
     with pytest.raises(ValueError, match="not a LaMaInpainter"):
         InpainterGenerator(model=ldm)
     assert LDMGenerator(model=ldm).model is ldm
+
+
+def test_band_energy_loss_is_zero_on_the_reference_and_pushes_blur_towards_detail():
+    import cv2
+    from skimage import data
+
+    from fakedamage.data.generators.zoo_losses import band_energy_loss
+
+    img = data.astronaut()[:128, :128]
+    ref = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    blurred = torch.from_numpy(cv2.GaussianBlur(img, (0, 0), 1.2)).permute(2, 0, 1)[None].float() / 255
+    assert float(band_energy_loss(ref, ref)) == pytest.approx(0.0, abs=1e-6)
+    out = blurred.clone().requires_grad_(True)
+    loss = band_energy_loss(out, ref)
+    assert float(loss) > 0.3  # a 1.2 px blur loses most of the finest band
+    loss.backward()
+    stepped = (out - 0.5 * out.grad / out.grad.abs().max()).detach()  # one step down the gradient
+    assert float(band_energy_loss(stepped, ref)) < float(loss)
+    hole = torch.zeros(1, 1, 128, 128)
+    hole[..., 32:96, 32:96] = 1
+    assert float(band_energy_loss(blurred, ref, hole)) > 0.3  # weighted by the hole only

@@ -17,7 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["fit_temperature", "threshold_at_fpr", "fpr_upper_bound", "min_reals_for", "Calibration", "calibrate"]
+__all__ = ["fit_temperature", "threshold_at_fpr", "fpr_upper_bound", "min_reals_for", "Calibration", "calibrate",
+           "window_maxima", "fit_size_slope"]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -157,3 +158,52 @@ def calibrate(logits: Sequence[float], labels: Sequence[int], target_fpr: float 
     warning = ("; ".join(problems) + ". Recalibrate on more genuine photos: fakedamage calibrate weights=... "
                "data.manifest=...") if problems else None
     return Calibration(t, thr, float(target_fpr), fpr, tpr, n_real, int((y == 1).sum()), n_src, upper, warning)
+
+
+def window_maxima(grid: np.ndarray, tile_size: int) -> list[tuple[float, float]]:
+    """``(ln area, mean over windows of the max logit)`` for square windows of 1, 2, 4, ... tiles a side.
+
+    Args:
+        grid: ``(rows, cols)`` logits of the non-overlapping tiles of one genuine photo.
+        tile_size: Tile side (px), for the window area.
+
+    Windows are the non-overlapping ``k x k`` blocks of the grid (remainder dropped); the last
+    pair is the whole grid. These pairs show how the maximum grows with the area scored within
+    one photo, independent of how that photo scores overall.
+    """
+    grid = np.asarray(grid, np.float64)
+    rows, cols = grid.shape
+    out = []
+    k = 1
+    while k <= min(rows, cols):
+        r, c = rows // k, cols // k
+        blocks = grid[: r * k, : c * k].reshape(r, k, c, k).max(axis=(1, 3))
+        out.append((math.log(k * k * tile_size**2), float(blocks.mean())))
+        k *= 2
+    if (rows, cols) != (k // 2, k // 2):
+        out.append((math.log(rows * cols * tile_size**2), float(grid.max())))
+    return out
+
+
+def fit_size_slope(pairs_by_photo: Sequence[Sequence[tuple[float, float]]]) -> float:
+    """Within-photo least-squares slope of the max logit on ln(area), clipped at 0.
+
+    Args:
+        pairs_by_photo: For each genuine photo, its :func:`window_maxima` pairs.
+
+    Returns:
+        The slope ``beta`` (logits per natural-log unit of area): each photo's pairs are centred on
+        their own means (a fixed effect per photo), then one slope is fitted to all of them.
+    """
+    xs, ys = [], []
+    for pairs in pairs_by_photo:
+        if len(pairs) < 2:
+            continue
+        a = np.asarray(pairs, np.float64)
+        xs.append(a[:, 0] - a[:, 0].mean())
+        ys.append(a[:, 1] - a[:, 1].mean())
+    if not xs:
+        raise ValueError("fit_size_slope needs photos of at least 2x2 tiles")
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    den = float((x * x).sum())
+    return max(0.0, float((x * y).sum()) / den) if den > 0 else 0.0

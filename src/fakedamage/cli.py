@@ -32,6 +32,7 @@ VERBS: dict[str, str] = {
     "synth": "make a content-aligned real/fake dataset from real photos",
     "train": "fine-tune a timm backbone (image score + region map) on a manifest; resume=true continues a run",
     "calibrate": "set a checkpoint's threshold for a target FPR (and its temperature) on your own photos",
+    "calibrate-photos": "fit an ONNX model's size correction and threshold on genuine whole photos; FPR per size band",
     "eval": "score a checkpoint or ONNX file on a manifest split: metrics with intervals, robustness, report",
     "bench": "leave-one-generator-out benchmark of our model, NPR, resize-224 and AEROBLADE baselines",
     "export": "export a checkpoint to ONNX, gated on parity with PyTorch",
@@ -42,8 +43,9 @@ VERBS: dict[str, str] = {
 }
 #: ``key=value`` aliases per verb: ``model=`` names a file for these verbs, while Hydra would read
 #: it as the ``model`` config group.
-KEY_ALIASES = {"eval": {"model": "weights"}, "calibrate": {"model": "weights"}, "benchmark": {"model": "onnx"}}
-CONFIGURED = ("demo", "synth", "train", "calibrate", "eval", "bench", "export", "benchmark")
+KEY_ALIASES = {"eval": {"model": "weights"}, "calibrate": {"model": "weights"}, "benchmark": {"model": "onnx"},
+               "calibrate-photos": {"model": "onnx"}}
+CONFIGURED = ("demo", "synth", "train", "calibrate", "calibrate-photos", "eval", "bench", "export", "benchmark")
 
 
 def _runner(verb: str) -> Callable[[dict], object]:
@@ -55,6 +57,8 @@ def _runner(verb: str) -> Callable[[dict], object]:
         from .train import run_train as fn
     elif verb == "calibrate":
         from .commands.calibrate import run_calibrate as fn
+    elif verb == "calibrate-photos":
+        from .commands.calibrate_photos import run_calibrate_photos as fn
     elif verb == "eval":
         from .commands.evaluate import run_eval as fn
     elif verb == "bench":
@@ -70,7 +74,7 @@ def _config_help(verb: str) -> str:
     from .config import compose_config
 
     try:
-        cfg = compose_config(verb)
+        cfg = compose_config(verb.replace("-", "_"))
     except Exception:
         cfg = None
     lines = [f"usage: fakedamage {verb} [--show] [key=value ...]", "", VERBS[verb], ""]
@@ -155,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError, compose_config
 
     try:
-        cfg = compose_config(verb, overrides)
+        cfg = compose_config(verb.replace("-", "_"), overrides)
     except ConfigError as e:
         return _fail(str(e), 2)
     if show:

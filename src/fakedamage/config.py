@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 __all__ = ["ConfigError", "config_dir", "compose_config", "save_config", "CONFIG_NAMES"]
 
 #: Root configs, one per configured verb.
-CONFIG_NAMES = ("synth", "train", "calibrate", "eval", "bench", "export", "benchmark", "demo")
+CONFIG_NAMES = ("synth", "train", "calibrate", "calibrate_photos", "eval", "bench", "export", "benchmark", "demo")
 
 
 class ConfigError(ValueError):

@@ -19,7 +19,7 @@ import torch
 from .meta import ModelMeta
 from .metrics import binary_metrics, pixel_scores, pixel_summary
 from .runtime.image_io import load_image
-from .runtime.tiling import extract_tiles, pool_logits, sigmoid, stitch_tiles
+from .runtime.tiling import ScanResult, scan_image, sigmoid
 from .utils.io import atomic_path
 
 __all__ = ["TorchScorer", "OnnxScorer", "evaluate_samples", "robustness_sweep", "trace_metrics", "group_metrics",
@@ -46,50 +46,39 @@ class TorchScorer:
         self.batch_size = batch_size
 
     @torch.no_grad()
-    def run(self, image: np.ndarray, with_map: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """Tile logits and, optionally, the stitched region map.
+    def _score_batch(self, tiles: np.ndarray, with_map: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        x = torch.from_numpy(tiles).to(self.device)
+        if with_map:
+            logit, mask = self.model(x)
+            return logit.float().reshape(-1).cpu().numpy(), torch.sigmoid(mask.float()).cpu().numpy()
+        logit = self.model.classify(x) if hasattr(self.model, "classify") else self.model(x)[0]
+        return logit.float().reshape(-1).cpu().numpy(), None
 
-        Args:
-            image: ``(H, W, 3)`` uint8 RGB.
-            with_map: Also run the localisation head.
+    def scan(self, image: np.ndarray, with_map: bool = False) -> ScanResult:
+        """Score an ``(H, W, 3)`` uint8 image as the runtime does (:func:`~fakedamage.runtime.tiling.scan_image`)."""
+        m = self.meta
+        return scan_image(image, self._score_batch, tile_size=m.tile_size, tile_stride=m.tile_stride,
+                          aggregation=m.aggregation, topk=m.topk, scan=m.scan, refine_top=m.refine_top,
+                          size_slope=m.size_slope, size_reference_pixels=m.size_reference_pixels,
+                          batch_size=self.batch_size, with_map=with_map)
 
-        Returns:
-            ``(n_tiles,)`` float64 tile logits, and the ``(H, W)`` float32 per-pixel
-            probability map (``None`` unless ``with_map``).
-        """
-        tiles, origins = extract_tiles(image, self.meta.tile_size, self.meta.tile_stride)
-        logits, maps = [], []
-        for i in range(0, len(tiles), self.batch_size):
-            x = torch.from_numpy(tiles[i : i + self.batch_size]).to(self.device)
-            if with_map:
-                logit, mask = self.model(x)
-                maps.append(torch.sigmoid(mask.float()).cpu().numpy())
-            else:
-                logit = self.model.classify(x) if hasattr(self.model, "classify") else self.model(x)[0]
-            logits.append(logit.float().reshape(-1).cpu().numpy())
-        heat = stitch_tiles(np.concatenate(maps), origins, *image.shape[:2]) if with_map else None
-        return np.concatenate(logits).astype(np.float64), heat
+    def run(self, image: np.ndarray, with_map: bool = False) -> tuple[ScanResult, np.ndarray | None]:
+        """The scan and, optionally, the stitched ``(H, W)`` float32 per-pixel probability map."""
+        res = self.scan(image, with_map)
+        return res, res.heatmap
 
-    def tile_logits(self, image: np.ndarray) -> np.ndarray:
-        """``(H, W, 3)`` uint8 image -> ``(n_tiles,)`` float64 logits."""
-        return self.run(image)[0]
-
-    def pooled_logit(self, logits: np.ndarray) -> float:
-        """Image logit from tile logits (aggregation only, before the temperature)."""
-        return pool_logits(logits, self.meta.aggregation, self.meta.topk)
-
-    def score(self, logits: np.ndarray) -> float:
-        """Pooled image probability from tile logits (aggregation, then temperature)."""
-        return float(sigmoid(self.pooled_logit(logits) / self.meta.temperature))
+    def score(self, res: ScanResult) -> float:
+        """Image probability of a scan (size-corrected pooled logit, then temperature)."""
+        return float(sigmoid(res.adjusted / self.meta.temperature))
 
     def score_and_logit(self, image: np.ndarray) -> tuple[float, float]:
-        """``(probability, pooled logit before temperature)`` of one image."""
-        logits = self.tile_logits(image)
-        return self.score(logits), self.pooled_logit(logits)
+        """``(probability, size-corrected pooled logit before temperature)`` of one image."""
+        res = self.scan(image)
+        return self.score(res), res.adjusted
 
     def __call__(self, image: np.ndarray) -> float:
         """Probability that the image carries AI-made damage."""
-        return self.score(self.tile_logits(image))
+        return self.score(self.scan(image))
 
 
 class OnnxScorer:
@@ -134,8 +123,8 @@ def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence,
                "damage_type": s.damage_type, "source_id": s.source_id}
         target = region_target(s, root, image.shape[:2]) if pixel and has_partial_region(s) else None
         if target is not None and isinstance(score_fn, TorchScorer):
-            logits, heat = score_fn.run(image, with_map=True)
-            row["score"], row["logit"] = score_fn.score(logits), score_fn.pooled_logit(logits)
+            res, heat = score_fn.run(image, with_map=True)
+            row["score"], row["logit"] = score_fn.score(res), res.adjusted
             px = pixel_scores(heat, target, 0.5)
             row["pixel_f1"], row["pixel_iou"] = px["f1"], px["iou"]
         elif hasattr(score_fn, "score_and_logit"):
@@ -302,8 +291,8 @@ def robustness_sweep(scorer: Callable[[np.ndarray], float], samples: Sequence, r
             row = {"condition": c.name, "id": s.id, "label": s.label, "variant": s.variant, "generator": s.generator,
                    "damage_type": s.damage_type, "source_id": s.source_id}
             if tgt is not None and isinstance(scorer, TorchScorer):
-                logits, heat = scorer.run(img, with_map=True)
-                row["score"] = scorer.score(logits)
+                res, heat = scorer.run(img, with_map=True)
+                row["score"] = scorer.score(res)
                 px = pixel_scores(heat, tgt, 0.5)
                 row["pixel_f1"], row["pixel_iou"] = px["f1"], px["iou"]
             else:

@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 from .evaluate import TorchScorer
-from .meta import META_KEY, ModelMeta
+from .meta import ModelMeta
 from .utils.io import atomic_path, atomic_write_text
+from .utils.onnx_io import write_model_metadata
 
 __all__ = ["ExportConfig", "ExportWrapper", "ParityReport", "ParityError", "GateReport", "GateError", "export_onnx",
            "check_parity", "quantize_int8", "convert_fp16", "check_auc_gate", "write_reduced_precision",
@@ -95,18 +96,6 @@ class ParityReport:
                 "verdicts_agree": self.verdicts_agree, "tolerance": self.tolerance, "ok": self.ok}
 
 
-def _set_metadata(path: Path, meta: ModelMeta) -> None:
-    import onnx
-
-    proto = onnx.load(str(path))
-    del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, {META_KEY: meta.to_json()})
-    proto.producer_name = "fakedamage"
-    proto.doc_string = "fakedamage detector; see metadata_props['fakedamage'] for the input policy and scoring recipe"
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
-
-
 def _stamp(meta: ModelMeta, precision: str = "fp32") -> ModelMeta:
     """``meta`` with the export's precision, UTC time and code commit."""
     from datetime import datetime, timezone
@@ -130,7 +119,7 @@ def _export_graph(model: nn.Module, meta: ModelMeta, path: Path, opset: int, dyn
         axes = {n: {0: "batch"} for n in [meta.input_name, *meta.output_names]}
         torch.onnx.export(wrapper, (example,), str(path), dynamo=False, opset_version=opset,
                           dynamic_axes=axes, do_constant_folding=True, **names)
-    _set_metadata(path, meta)
+    write_model_metadata(path, meta)
 
 
 def check_parity(scorer: TorchScorer, onnx_path: str | Path, images: Sequence[np.ndarray],
@@ -179,7 +168,7 @@ def export_onnx(model: nn.Module, meta: ModelMeta, path: str | Path, parity_imag
                 "not written"
             )
         meta = meta.replace(export_checks={"parity": report.to_dict()})
-        _set_metadata(tmp, meta)
+        write_model_metadata(tmp, meta)
     atomic_write_text(path.with_suffix(".json"), meta.to_json() + "\n")
     return report
 
@@ -329,13 +318,13 @@ def write_reduced_precision(fp32_path: str | Path, precision: str, val_images: S
         else:
             convert_fp16(fp32_path, tmp)
         reduced = _stamp(meta, precision)
-        _set_metadata(tmp, reduced)
+        write_model_metadata(tmp, reduced)
         report = check_auc_gate(fp32_path, tmp, val_images, val_labels, precision, tolerance, providers)
         if not report.ok:
             raise GateError(f"{out}: {precision} validation AUC {report.auc:.4f} vs fp32 {report.auc_fp32:.4f} "
                             f"(change {report.delta:+.4f}, allowed ±{tolerance}) on {report.n_images} images; not written")
         reduced = reduced.replace(export_checks={**meta.export_checks, f"{precision}_auc_gate": report.to_dict()})
-        _set_metadata(tmp, reduced)
+        write_model_metadata(tmp, reduced)
     atomic_write_text(out.with_suffix(".json"), reduced.to_json() + "\n")
     return out, report
 

@@ -15,14 +15,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["ModelMeta", "META_KEY", "FORMAT_VERSION", "AGGREGATIONS", "PRECISIONS", "SCORING_RECIPE"]
+__all__ = ["ModelMeta", "META_KEY", "FORMAT_VERSION", "AGGREGATIONS", "PRECISIONS", "SCANS", "SCORING_RECIPE"]
 
 #: Key of the JSON metadata entry in the ONNX file's ``metadata_props``.
 META_KEY = "fakedamage"
 #: Bumped when a field changes meaning; readers refuse newer major versions.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: scan, refine_top, size_slope, size_reference_pixels (defaults reproduce format 1)
 #: Ways to pool per-tile logits into one image logit.
 AGGREGATIONS = ("max", "mean", "topk")
+#: Ways to choose the tiles scored: ``dense`` (every tile of the ``tile_stride`` grid) or
+#: ``coarse_to_fine`` (the non-overlapping ``tile_size`` grid, then the dense tiles that overlap
+#: the ``refine_top`` highest of those).
+SCANS = ("dense", "coarse_to_fine")
 #: Numeric precision of an exported graph.
 PRECISIONS = ("fp32", "int8", "fp16")
 #: How a client in any language reproduces the Python score from the ONNX file and this metadata.
@@ -32,11 +36,17 @@ SCORING_RECIPE = (
     "side, else 'edge'). "
     "3. Tile origins per axis: 0, stride, 2*stride, ... while origin + tile_size <= side, plus side - tile_size "
     "if the last tile does not reach the end. "
-    "4. Each tile: float32 = uint8 / 255, layout NCHW, RGB; run the graph in batches; take output 'logit' (N,1). "
-    "5. Pool the tile logits: max | mean | topk (mean of the topk largest). "
-    "6. score = 1 / (1 + exp(-pooled / temperature)); is_fake = score >= threshold. "
-    "7. Heatmap: output 'mask' (N,1,T,T) probabilities, pasted at the tile origins, averaged where tiles "
-    "overlap, cropped to H x W."
+    "4. Tiles scored. scan 'dense': score every tile of that grid. scan 'coarse_to_fine': first the grid with stride = "
+    "tile_size (same rule), then every tile of the stride grid that is not yet scored and overlaps "
+    "(|dy| < tile_size and |dx| < tile_size) one of the refine_top coarse tiles with the highest logits "
+    "(ties: earlier tile first; coarse tiles in row-major order). "
+    "Each tile: float32 = uint8 / 255, layout NCHW, RGB; run the graph in batches; take output 'logit' (N,1). "
+    "5. Pool the logits of all scored tiles: max | mean | topk (mean of the topk largest). "
+    "6. Size correction (H, W before padding): adjusted = pooled - size_slope * ln(max(H*W, tile_size^2) / "
+    "size_reference_pixels). "
+    "7. score = 1 / (1 + exp(-adjusted / temperature)); is_fake = score >= threshold. "
+    "8. Heatmap: output 'mask' (N,1,T,T) probabilities of the scored tiles, pasted at their origins, averaged "
+    "where they overlap, cropped to H x W."
 )
 
 
@@ -60,6 +70,12 @@ class ModelMeta:
         tile_stride: Step between tiles in pixels.
         aggregation: One of ``max``, ``mean``, ``topk`` (mean of the ``topk`` largest).
         topk: Number of tiles averaged when ``aggregation == "topk"``.
+        scan: Which tiles are scored, one of :data:`SCANS` (see :data:`SCORING_RECIPE`).
+        refine_top: Coarse tiles refined with the dense grid around them (``coarse_to_fine`` only).
+        size_slope: Logits subtracted from the pooled logit per natural-log unit of image area
+            (0: none), fitted on genuine whole photos so the false-positive rate at ``threshold``
+            does not grow with the photo's size.
+        size_reference_pixels: Area (pixels) at which the size correction is 0.
         threshold: Decision threshold on the probability.
         temperature: Logit temperature (calibration); 1.0 means uncalibrated.
         mean: Per-channel mean on the ``[0, 1]`` scale, applied inside the model.
@@ -90,6 +106,10 @@ class ModelMeta:
     tile_stride: int = 128
     aggregation: str = "max"
     topk: int = 2
+    scan: str = "dense"
+    refine_top: int = 8
+    size_slope: float = 0.0
+    size_reference_pixels: int = 65536
     threshold: float = 0.5
     temperature: float = 1.0
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -116,6 +136,12 @@ class ModelMeta:
             raise ValueError(f"tile_stride {self.tile_stride} > tile_size {self.tile_size} would skip pixels")
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
+        if self.scan not in SCANS:
+            raise ValueError(f"scan must be one of {SCANS}, got {self.scan!r}")
+        if self.scan == "coarse_to_fine" and self.aggregation == "mean":
+            raise ValueError("scan 'coarse_to_fine' needs aggregation 'max' or 'topk' (a mean needs every tile)")
+        if self.refine_top < 0 or self.size_reference_pixels <= 0 or self.size_slope < 0:
+            raise ValueError("refine_top and size_slope must be >= 0 and size_reference_pixels > 0")
         if self.topk < 1:
             raise ValueError(f"topk must be >= 1, got {self.topk}")
         if not 0.0 <= self.threshold <= 1.0:

@@ -85,6 +85,8 @@ class ModelConfig:
     tile_stride: int = 64
     aggregation: str = "max"
     topk: int = 2
+    scan: str = "dense"
+    refine_top: int = 8
 
 
 @dataclass(frozen=True)
@@ -479,7 +481,8 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
                    for split in ("train", "val", "test")},
     }
     meta = build_meta(model, model_cfg.backbone, model_cfg.tile_size, model_cfg.tile_stride,
-                      model_cfg.aggregation, model_cfg.topk, training=summary)
+                      model_cfg.aggregation, model_cfg.topk, training=summary, scan=model_cfg.scan,
+                      refine_top=model_cfg.refine_top)
 
     ds = CropDataset(train_s, manifest.parent, model_cfg.tile_size, build_train_transform(data.augment),
                      seed=trainer.seed, resize_to=data.resize_to)

@@ -148,7 +148,12 @@ def _run_batch(assessor: Any, batch: Path, output: str | None, html_dir: str | N
     summary: list[dict[str, Any]] = []
     full: list[str] = []
     failures = 0
+    from ..runtime.predict import progress_bar
+
+    bar = progress_bar(len(rows), "assess", quiet)
     for n, row in enumerate(rows, start=1):
+        if bar is not None:
+            bar.update(1)
         row_id = row.get("id") or str(n)
         claim_cell = row.get("claim", "")
         try:
@@ -177,7 +182,13 @@ def _run_batch(assessor: Any, batch: Path, output: str | None, html_dir: str | N
         if html_dir:
             write_html(a, Path(html_dir) / f"{_safe_name(row_id)}.html")
         if not quiet:
-            print(f"{row_id}\t{a.verdict}\t{a.score:.2f}\t{claim_cell}\t{a.reason}")
+            line = f"{row_id}\t{a.verdict}\t{a.score:.2f}\t{claim_cell}\t{a.reason}"
+            if bar is not None:
+                bar.write(line, file=sys.stdout)
+            else:
+                print(line)
+    if bar is not None:
+        bar.close()
     if output:
         if fmt == ".jsonl":
             _atomic_text(output, "".join(line + "\n" for line in full))

@@ -188,7 +188,7 @@ def create_detector(
 
 def build_meta(model: DamageDetector, backbone: str, tile_size: int, tile_stride: int | None = None,
                aggregation: str = "max", topk: int = 2, threshold: float = 0.5,
-               training: Mapping[str, Any] | None = None) -> ModelMeta:
+               training: Mapping[str, Any] | None = None, scan: str = "dense", refine_top: int = 8) -> ModelMeta:
     """Describe a detector and its input policy as a frozen :class:`ModelMeta`."""
     return ModelMeta(
         backbone=backbone,
@@ -196,6 +196,8 @@ def build_meta(model: DamageDetector, backbone: str, tile_size: int, tile_stride
         tile_stride=int(tile_stride or tile_size),
         aggregation=aggregation,
         topk=int(topk),
+        scan=scan,
+        refine_top=int(refine_top),
         threshold=float(threshold),
         mean=tuple(float(v) for v in model.mean.flatten().tolist()),
         std=tuple(float(v) for v in model.std.flatten().tolist()),

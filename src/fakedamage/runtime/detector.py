@@ -8,10 +8,10 @@ key ``"fakedamage"``), so a :class:`Detector` needs nothing but the file:
     >>> pred.score, pred.is_fake                            # doctest: +SKIP
     (0.973..., True)
 
-Scoring an image: decode to RGB uint8 at native resolution -> cut into tiles
-(:func:`~fakedamage.runtime.tiling.extract_tiles`) -> one logit per tile (in chunks
-of ``batch_size`` tiles) -> pool (:func:`~fakedamage.runtime.tiling.pool_logits`)
--> ``score = sigmoid(pooled / temperature)`` -> ``is_fake = score >= threshold``.
+Scoring an image: decode to RGB uint8 at native resolution -> score tiles ``batch_size``
+at a time, never all at once (:func:`~fakedamage.runtime.tiling.scan_image`: the dense grid,
+or coarse-to-fine as the metadata says) -> pool -> subtract the size correction ->
+``score = sigmoid(adjusted / temperature)`` -> ``is_fake = score >= threshold``.
 
 Only numpy, Pillow, onnxruntime and ``fakedamage.meta`` / ``fakedamage.runtime``
 are imported; never torch. A :class:`Detector` is safe to share between threads:
@@ -25,16 +25,16 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import onnxruntime as ort
 
 from ..meta import META_KEY, ModelMeta
 from .image_io import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageSource, load_image
-from .tiling import extract_tiles, pool_logits, sigmoid, stitch_tiles
+from .tiling import ScanCancelled, ScanResult, scan_image, sigmoid
 
-__all__ = ["Detector", "Prediction", "PredictionError", "ModelLoadError", "DEFAULT_PROVIDERS"]
+__all__ = ["Detector", "Prediction", "PredictionError", "ModelLoadError", "DEFAULT_PROVIDERS", "ScanCancelled"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +55,11 @@ class Prediction:
         score: Image probability of AI-painted damage, ``sigmoid(logit)`` in ``[0, 1]``.
         is_fake: ``score >= threshold``.
         threshold: Decision threshold used.
-        logit: Pooled tile logit divided by the model temperature (so ``score == sigmoid(logit)``).
+        logit: Pooled tile logit minus the size correction, divided by the model temperature
+            (so ``score == sigmoid(logit)``).
         tile_scores: ``(n_tiles,)`` float64 read-only array, per-tile probabilities
-            ``sigmoid(tile_logit / temperature)``.
-        tile_origins: ``(y, x)`` top-left corner of each tile in the (padded) image.
+            ``sigmoid(tile_logit / temperature)`` of the scored tiles.
+        tile_origins: ``(y, x)`` top-left corner of each scored tile in the (padded) image.
         image_size: ``(H, W)`` of the decoded, upright image.
         timings: Milliseconds spent in ``decode``, ``infer`` (tiling, model, pooling) and ``total``.
         heatmap: ``(H, W)`` float32 read-only map at image size, per-pixel probability that the
@@ -277,34 +278,38 @@ class Detector:
                 else np.zeros((0, t, t), dtype=np.float32))
         return logits, maps
 
-    def predict(self, x: ImageSource, heatmap: bool = False) -> Prediction:
+    def predict(self, x: ImageSource, heatmap: bool = False, cancelled: Callable[[], bool] | None = None
+                ) -> Prediction:
         """Score one image.
 
         Args:
             x: Path, encoded bytes, PIL image or uint8 array ``(H, W[, 3|4])``.
             heatmap: Also return the ``(H, W)`` localisation map (needs a ``mask`` output).
+            cancelled: Checked before every batch of tiles; when it returns true the scan stops
+                and :class:`ScanCancelled` is raised (the service's request timeout).
 
         Returns:
             The :class:`Prediction`.
 
         Raises:
             ImageDecodeError: The input cannot be decoded (message names it).
+            ScanCancelled: ``cancelled()`` returned true.
         """
         t0 = time.perf_counter()
         image = load_image(x, max_pixels=self._max_pixels)
         t1 = time.perf_counter()
         meta = self._meta
-        tiles, origins = extract_tiles(image, meta.tile_size, meta.tile_stride)
-        heat = None
-        if heatmap:
-            logits, maps = self.score_tiles(tiles, with_map=True)
-            heat = stitch_tiles(maps, origins, image.shape[0], image.shape[1])
+        if heatmap and self._mask_name is None:
+            raise ValueError(f"{self._path.name} has no 'mask' output; export a model with a localisation head")
+        res = self.scan(image, heatmap=heatmap, cancelled=cancelled)
+        shape = (int(image.shape[0]), int(image.shape[1]))
+        del image
+        heat = res.heatmap
+        if heat is not None:
             heat.setflags(write=False)
-        else:
-            logits = self.score_tiles(tiles)
-        logit = pool_logits(logits, meta.aggregation, meta.topk) / meta.temperature
+        logit = res.adjusted / meta.temperature
         score = float(sigmoid(logit))
-        tile_scores = np.asarray(sigmoid(logits.astype(np.float64) / meta.temperature), dtype=np.float64).reshape(-1)
+        tile_scores = np.asarray(sigmoid(res.logits / meta.temperature), dtype=np.float64).reshape(-1)
         tile_scores.setflags(write=False)
         t2 = time.perf_counter()
         return Prediction(
@@ -314,11 +319,36 @@ class Detector:
             threshold=self._threshold,
             logit=float(logit),
             tile_scores=tile_scores,
-            tile_origins=[(int(y), int(x_)) for y, x_ in origins],
-            image_size=(int(image.shape[0]), int(image.shape[1])),
+            tile_origins=[(int(y), int(x_)) for y, x_ in res.origins],
+            image_size=shape,
             timings={"decode": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3},
             heatmap=heat,
         )
+
+    def scan(self, image: np.ndarray, heatmap: bool = False, cancelled: Callable[[], bool] | None = None,
+             **overrides: Any) -> ScanResult:
+        """Raw scan of a decoded ``(H, W, 3)`` uint8 image: tile logits, pooled and size-corrected logits.
+
+        ``overrides`` replace scan settings of the metadata (``scan``, ``refine_top``, ``size_slope``,
+        ``size_reference_pixels``, ``tile_stride``) for calibration and benchmarks.
+        """
+        m = self._meta
+        kw = dict(tile_size=m.tile_size, tile_stride=m.tile_stride, aggregation=m.aggregation, topk=m.topk,
+                  scan=m.scan, refine_top=m.refine_top, size_slope=m.size_slope,
+                  size_reference_pixels=m.size_reference_pixels)
+        unknown = set(overrides) - set(kw)
+        if unknown:
+            raise TypeError(f"unknown scan setting(s) {sorted(unknown)}")
+        kw.update(overrides)
+        return scan_image(image, self._score_batch, batch_size=self._batch_size, with_map=heatmap,
+                          cancelled=cancelled, **kw)
+
+    def _score_batch(self, tiles: np.ndarray, with_map: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """One model run on at most ``batch_size`` tiles: raw logits and, with ``with_map``, maps."""
+        names = [self._logit_name, self._mask_name] if with_map else [self._logit_name]
+        out = self._session.run(names, {self._meta.input_name: tiles})
+        t = self._meta.tile_size
+        return out[0].reshape(-1), (out[1].reshape(-1, t, t) if with_map else None)
 
     def predict_batch(self, items: Iterable[ImageSource], heatmap: bool = False) -> list[Prediction | PredictionError]:
         """Score several images; a bad item yields a :class:`PredictionError`, never an exception.
@@ -336,6 +366,8 @@ class Detector:
                 results.append(self.predict(item, heatmap=heatmap))
             except ImageDecodeError as e:
                 results.append(PredictionError(_input_path(item), str(e)))
+            except ScanCancelled:
+                raise
             except Exception as e:  # noqa: BLE001 - one bad item must not stop the batch
                 name = _input_path(item) or "<input>"
                 detail = " ".join(str(e).split()) or type(e).__name__

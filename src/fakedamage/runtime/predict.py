@@ -225,17 +225,29 @@ def run_predict(
         failures.append(spec)
 
     rows: list[dict[str, Any]] = []
+    bar = progress_bar(len(files), "predict", quiet)
+
+    def say(msg: str, file: Any) -> None:
+        if bar is not None:
+            bar.write(msg, file=file)
+        else:
+            print(msg, file=file, flush=True)
+
     for path in files:
+        if bar is not None:
+            bar.update(1)
         if save_heatmaps is None:
             result = detector.predict_batch([path])[0]
         else:
             result = _predict_and_save_overlay(detector, path, Path(save_heatmaps))
         if isinstance(result, PredictionError):
-            print(f"error: {result.error}", file=sys.stderr, flush=True)
+            say(f"error: {result.error}", file=sys.stderr)
             failures.append(str(path))
         elif fmt is None and not quiet:
-            print(f"{path}  score={result.score:.4f}  {'FAKE' if result.is_fake else 'REAL'}", flush=True)
+            say(f"{path}  score={result.score:.4f}  {'FAKE' if result.is_fake else 'REAL'}", file=sys.stdout)
         rows.append(_row(result))
+    if bar is not None:
+        bar.close()
 
     if fmt is not None and rows:
         _write_atomic(Path(output), _render(rows, fmt))  # type: ignore[arg-type]
@@ -252,6 +264,18 @@ def run_predict(
         more = f" and {len(failures) - _MAX_LISTED_FAILURES} more" if len(failures) > _MAX_LISTED_FAILURES else ""
         print(f"{len(failures)} of {total} inputs failed: {listed}{more}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def progress_bar(total: int, desc: str, quiet: bool = False):
+    """A tqdm bar on stderr (images/s and ETA) when stderr is a terminal, there are several
+    items and not ``quiet``; else ``None`` (piped output stays clean)."""
+    if quiet or total < 2 or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the runtime extra installs it; a bare install just has no bar
+        return None
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
 def _probability(text: str) -> float:

@@ -8,9 +8,16 @@ functions, so every path sees exactly the same pixels.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
 import numpy as np
 
-__all__ = ["tile_origins", "extract_tiles", "stitch_tiles", "pool_logits", "sigmoid"]
+from ..meta import SCANS
+
+__all__ = ["tile_origins", "extract_tiles", "stitch_tiles", "pool_logits", "sigmoid", "SCANS", "ScanResult",
+           "ScanCancelled", "scan_image", "size_correction", "pad_to_tile", "tiles_at", "HeatmapStitcher"]
 
 
 def _axis_origins(length: int, size: int, stride: int) -> list[int]:
@@ -55,11 +62,7 @@ def extract_tiles(image: np.ndarray, size: int, stride: int) -> tuple[np.ndarray
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB array, got shape {image.shape}")
-    h, w = image.shape[:2]
-    pad_h, pad_w = max(0, size - h), max(0, size - w)
-    if pad_h or pad_w:
-        mode = "reflect" if (pad_h < h and pad_w < w) else "edge"
-        image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+    image = pad_to_tile(image, size)
     origins = tile_origins(image.shape[0], image.shape[1], size, stride)
     tiles = np.stack([image[y : y + size, x : x + size] for y, x in origins])
     tiles = tiles.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
@@ -121,3 +124,179 @@ def sigmoid(x: float | np.ndarray) -> float | np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     out = np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
     return float(out) if out.ndim == 0 else out
+
+
+# --------------------------------------------------------------------------- bounded-memory scan
+
+
+
+class ScanCancelled(RuntimeError):
+    """Raised by :func:`scan_image` when its ``cancelled`` callback returns true between batches."""
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Tiles scored on one image by :func:`scan_image`.
+
+    Attributes:
+        logits: ``(n,)`` float64 raw logits of the scored tiles (before size correction and temperature).
+        origins: ``(y, x)`` of each scored tile, in scoring order.
+        pooled: ``pool_logits(logits)``.
+        adjusted: ``pooled`` minus the size correction (:func:`size_correction`).
+        heatmap: ``(H, W)`` float32 stitched map, or ``None``.
+    """
+
+    logits: np.ndarray
+    origins: list[tuple[int, int]]
+    pooled: float
+    adjusted: float
+    heatmap: np.ndarray | None = None
+
+
+def size_correction(height: int, width: int, tile_size: int, slope: float, reference_pixels: int) -> float:
+    """Logit subtracted from the pooled logit of an ``height x width`` image.
+
+    ``slope * ln(max(H W, T^2) / reference_pixels)``: the expected growth of a maximum over
+    tiles with the image area (Gumbel tail: the maximum of ``n`` draws moves by ``beta ln n``),
+    fitted on genuine whole photos (:func:`fakedamage.calibration.fit_size_slope`). 0 when
+    ``slope`` is 0.
+    """
+    if not slope:
+        return 0.0
+    area = max(int(height) * int(width), int(tile_size) ** 2)
+    return float(slope) * math.log(area / float(reference_pixels))
+
+
+def pad_to_tile(image: np.ndarray, size: int) -> np.ndarray:
+    """Pad an image smaller than ``size`` on an axis (bottom/right), as :func:`extract_tiles` does."""
+    h, w = image.shape[:2]
+    pad_h, pad_w = max(0, size - h), max(0, size - w)
+    if not (pad_h or pad_w):
+        return image
+    mode = "reflect" if (pad_h < h and pad_w < w) else "edge"
+    return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+
+
+def tiles_at(image: np.ndarray, origins: Sequence[tuple[int, int]], size: int) -> np.ndarray:
+    """``(n, 3, size, size)`` float32 tiles in ``[0, 1]`` of a (padded) uint8 image at ``origins``."""
+    out = np.empty((len(origins), 3, size, size), np.float32)
+    for i, (y, x) in enumerate(origins):
+        out[i] = image[y : y + size, x : x + size].transpose(2, 0, 1)
+    out /= np.float32(255.0)  # exactly uint8 / 255 in float32, as extract_tiles
+    return out
+
+
+class HeatmapStitcher:
+    """Average per-tile maps into an image-sized map, one batch at a time (bounded memory).
+
+    Holds a float32 sum and a uint8 count at the padded image size; :meth:`result` crops.
+    """
+
+    def __init__(self, height: int, width: int, padded: tuple[int, int]) -> None:
+        self.height, self.width = int(height), int(width)
+        self.total = np.zeros(padded, np.float32)
+        self.count = np.zeros(padded, np.uint8)
+
+    def add(self, maps: np.ndarray, origins: Sequence[tuple[int, int]]) -> None:
+        maps = np.asarray(maps, np.float32)
+        size = maps.shape[-1]
+        for m, (y, x) in zip(maps.reshape(len(origins), size, size), origins):
+            self.total[y : y + size, x : x + size] += m
+            self.count[y : y + size, x : x + size] += 1
+
+    def result(self) -> np.ndarray:
+        t = self.total[: self.height, : self.width]
+        c = self.count[: self.height, : self.width]
+        np.divide(t, np.maximum(c, 1), out=t, casting="unsafe")
+        return np.ascontiguousarray(t)
+
+
+def _refine_origins(coarse: Sequence[tuple[int, int]], coarse_logits: np.ndarray, dense: Sequence[tuple[int, int]],
+                    size: int, top: int) -> list[tuple[int, int]]:
+    """Dense-grid origins whose tile overlaps one of the ``top`` best coarse tiles, not already scored."""
+    if top <= 0 or len(coarse) == 0:
+        return []
+    order = np.argsort(-np.asarray(coarse_logits, np.float64), kind="stable")[:top]
+    best = [coarse[i] for i in order]
+    done = set(coarse)
+    out = []
+    for y, x in dense:
+        if (y, x) in done:
+            continue
+        if any(abs(y - by) < size and abs(x - bx) < size for by, bx in best):
+            out.append((y, x))
+    return out
+
+
+def scan_image(
+    image: np.ndarray,
+    score_batch: Callable[[np.ndarray, bool], tuple[np.ndarray, np.ndarray | None]],
+    *,
+    tile_size: int,
+    tile_stride: int,
+    aggregation: str = "max",
+    topk: int = 2,
+    scan: str = "dense",
+    refine_top: int = 8,
+    size_slope: float = 0.0,
+    size_reference_pixels: int = 65536,
+    batch_size: int = 16,
+    with_map: bool = False,
+    cancelled: Callable[[], bool] | None = None,
+) -> ScanResult:
+    """Score an image tile by tile, ``batch_size`` tiles at a time (never all tiles at once).
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB at native resolution.
+        score_batch: ``(tiles (n, 3, T, T) float32, with_map) -> (logits (n,), maps (n, T, T) or None)``.
+        tile_size, tile_stride, aggregation, topk: As :class:`~fakedamage.meta.ModelMeta`.
+        scan: ``dense``: every tile of the ``tile_stride`` grid (:func:`tile_origins`).
+            ``coarse_to_fine``: first the tiles of the ``tile_size`` grid (no overlap), then every
+            dense-grid tile that overlaps one of the ``refine_top`` highest coarse tiles; the
+            pool is over all scored tiles.
+        size_slope, size_reference_pixels: Size correction (:func:`size_correction`).
+        batch_size: Tiles per ``score_batch`` call; bounds memory with the image size.
+        with_map: Also stitch the tile maps (averaged where scored tiles overlap).
+        cancelled: Called before every batch; when it returns true, :class:`ScanCancelled` is raised.
+
+    Returns:
+        :class:`ScanResult`. Peak memory is the image, ``batch_size`` tiles and (with the
+        map) a float32 + uint8 array of the padded image size.
+    """
+    if scan not in SCANS:
+        raise ValueError(f"unknown scan {scan!r}; use one of {SCANS}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {image.shape}")
+    h, w = image.shape[:2]
+    padded = pad_to_tile(image, tile_size)
+    ph, pw = padded.shape[:2]
+    stitcher = HeatmapStitcher(h, w, (ph, pw)) if with_map else None
+    logits: list[np.ndarray] = []
+    scored: list[tuple[int, int]] = []
+
+    def run(origins: Sequence[tuple[int, int]]) -> np.ndarray:
+        part = []
+        for i in range(0, len(origins), batch_size):
+            if cancelled is not None and cancelled():
+                raise ScanCancelled("scan cancelled")
+            chunk = list(origins[i : i + batch_size])
+            lg, maps = score_batch(tiles_at(padded, chunk, tile_size), with_map)
+            part.append(np.asarray(lg, np.float64).reshape(-1))
+            if stitcher is not None:
+                stitcher.add(maps, chunk)
+        out = np.concatenate(part) if part else np.zeros(0, np.float64)
+        logits.append(out)
+        scored.extend(origins)
+        return out
+
+    dense = tile_origins(ph, pw, tile_size, tile_stride)
+    if scan == "dense":
+        run(dense)
+    else:
+        coarse = tile_origins(ph, pw, tile_size, tile_size)
+        coarse_logits = run(coarse)
+        run(_refine_origins(coarse, coarse_logits, dense, tile_size, refine_top))
+    all_logits = np.concatenate(logits)
+    pooled = pool_logits(all_logits, aggregation, topk)
+    adjusted = pooled - size_correction(h, w, tile_size, size_slope, size_reference_pixels)
+    return ScanResult(all_logits, scored, pooled, adjusted, stitcher.result() if stitcher is not None else None)

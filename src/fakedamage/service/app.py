@@ -376,7 +376,7 @@ def create_app(config: ServiceConfig, detector: Detector | None = None) -> FastA
                 return claim_assessor.assess(claim, claim_name, refs, maps)
 
             async with assess_turn:
-                out = await engine.run(job, deadline)
+                out = await engine.run(job, deadline, engine.header_pixels(claim))
             out["timings_ms"] = {"queue": round((started[0] - queued) * 1e3, 3), **out["timings_ms"]}
             return out
 
@@ -399,7 +399,7 @@ def create_app(config: ServiceConfig, detector: Detector | None = None) -> FastA
             "limits": {
                 "max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,
                 "max_batch": config.max_batch, "timeout_s": config.timeout_s, "workers": config.workers,
-                "queue_size": config.queue_size, "content_types": sorted(ACCEPTED_TYPES),
+                "queue_size": config.queue_size, "pixel_budget": config.pixel_budget, "content_types": sorted(ACCEPTED_TYPES),
             },
             "assess": _assess_info(),
             "meta": meta.to_dict(),
@@ -425,7 +425,8 @@ def create_app(config: ServiceConfig, detector: Detector | None = None) -> FastA
         """Readiness: the model is loaded and warmed up."""
         if not engine.ready:
             raise ServiceError(503, "not_ready", "the model is not ready yet (loading or warm-up failed; see the logs)")
-        return {"status": "ready", "model": engine.model_summary(), "inflight": engine.admitted}
+        return {"status": "ready", "model": engine.model_summary(), "inflight": engine.admitted,
+                "pixels_in_flight": engine.pixels_in_flight}
 
     @app.get("/metrics")
     async def prometheus() -> Response:

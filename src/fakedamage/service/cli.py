@@ -47,6 +47,9 @@ _HELP: dict[str, tuple[str, str]] = {
     "max_batch": ("most images per batch request (default 16; 413 above)", "N"),
     "timeout_s": ("per-request deadline in seconds (default 30; 504 after it)", "SECONDS"),
     "queue_size": ("most requests in progress at once (default 64; 503 above)", "N"),
+    "pixel_budget": ("most image pixels decoded or scored at once, all requests (default 100000000; "
+                     "an upload that does not fit waits, then 503)", "N"),
+    "pixel_wait_s": ("seconds an upload may wait for room in the pixel budget (default 2)", "SECONDS"),
     "heatmap_max_side": ("longest side of returned heatmap PNGs (default 1024)", "PIXELS"),
     "api_key": ("require this key in the X-API-Key header on /v1/* (prefer the variable: flags show in ps)", "KEY"),
     "log_level": ("debug, info, warning or error (default info)", "LEVEL"),

@@ -35,6 +35,8 @@ ENV_VARS: dict[str, str] = {
     "max_batch": "FAKEDAMAGE_MAX_BATCH",
     "timeout_s": "FAKEDAMAGE_TIMEOUT",
     "queue_size": "FAKEDAMAGE_QUEUE_SIZE",
+    "pixel_budget": "FAKEDAMAGE_PIXEL_BUDGET",
+    "pixel_wait_s": "FAKEDAMAGE_PIXEL_WAIT",
     "heatmap_max_side": "FAKEDAMAGE_HEATMAP_MAX_SIDE",
     "api_key": "FAKEDAMAGE_API_KEY",
     "log_level": "FAKEDAMAGE_LOG_LEVEL",
@@ -105,6 +107,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_batch": int,
     "timeout_s": float,
     "queue_size": int,
+    "pixel_budget": lambda v: int(float(v)),
+    "pixel_wait_s": float,
     "heatmap_max_side": int,
     "api_key": _parse_optional_str,
     "log_level": lambda v: str(v).strip().lower(),
@@ -128,6 +132,11 @@ class ServiceConfig:
         max_batch: Most images in one ``/v1/predict/batch`` request (413 above).
         timeout_s: Per-request deadline covering upload parsing, queueing and inference (504).
         queue_size: Most requests admitted for inference at once, running or waiting (503 above).
+        pixel_budget: Most image pixels decoded or scored at once, over all requests (memory is
+            about 10 bytes per pixel while an image is in flight). An upload that does not fit
+            waits up to ``pixel_wait_s`` for room, then gets 503 ``busy`` with ``Retry-After``.
+            At least ``max_pixels``.
+        pixel_wait_s: How long an upload may wait for room in the pixel budget.
         heatmap_max_side: Longest side of the returned heatmap PNG (the map is downscaled for transfer).
         api_key: When set, every ``/v1/*`` request needs the header ``X-API-Key: <key>`` (401).
         log_level: ``debug``, ``info``, ``warning`` or ``error``.
@@ -145,6 +154,8 @@ class ServiceConfig:
     max_batch: int = 16
     timeout_s: float = 30.0
     queue_size: int = 64
+    pixel_budget: int = 100_000_000
+    pixel_wait_s: float = 2.0
     heatmap_max_side: int = 1024
     api_key: str | None = dataclasses.field(default=None, repr=False)
     log_level: str = "info"
@@ -166,6 +177,11 @@ class ServiceConfig:
             raise bad("threads", f"must be >= 1, got {self.threads}")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise bad("threshold", f"must be between 0 and 1, got {self.threshold}")
+        if self.pixel_budget < self.max_pixels:
+            raise bad("pixel_budget", f"{self.pixel_budget} is below --max-pixels {self.max_pixels}: the largest "
+                      "accepted image could never run; raise it or lower --max-pixels")
+        if self.pixel_wait_s < 0:
+            raise bad("pixel_wait_s", f"must be >= 0 seconds, got {self.pixel_wait_s}")
         if not self.timeout_s > 0:
             raise bad("timeout_s", f"must be > 0 seconds, got {self.timeout_s}")
         if self.log_level not in _LOG_LEVELS:

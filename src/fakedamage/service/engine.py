@@ -6,9 +6,13 @@ so the workers run in parallel on the one (thread-safe) session. Admission is
 bounded too: at most ``queue_size`` requests may wait for or hold workers, beyond
 that the service answers 503 at once instead of queueing without end.
 
-A request's deadline is checked by a job before it starts, so work queued behind a
-timed-out request is skipped; a job already running cannot be interrupted and
-finishes in the background (its result is dropped).
+Memory is bounded by a global **pixel budget**: before an upload is decoded, its size is
+read from the header and reserved; an upload that does not fit waits up to
+``pixel_wait_s`` and then gets 503. The reservation is released when the worker's job
+really ends, not when the request returns, so a timed-out request's memory is still
+counted while its job runs. A request's deadline is checked by a job before it starts and
+by the scan before every batch of tiles, so a timed-out request stops its own inference
+at the next batch.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
+import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -25,6 +30,7 @@ from typing import Any, AsyncIterator, Callable, TypeVar
 import numpy as np
 
 from ..runtime import Detector, ImageDecodeError, load_image
+from ..runtime.tiling import ScanCancelled
 from ..utils.io import file_sha256
 from .config import ServiceConfig
 from .errors import ServiceError
@@ -79,6 +85,8 @@ class Engine:
         self.model_id = model_id
         self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="fakedamage-infer")
         self._admitted = 0
+        self._pixels = 0
+        self._room: asyncio.Condition | None = None
         self.ready = False
 
     @property
@@ -110,11 +118,53 @@ class Engine:
             self._admitted -= 1
             self.metrics.inflight.dec()
 
-    async def run(self, fn: Callable[[], T], deadline: float) -> T:
-        """Run ``fn`` in the pool unless ``deadline`` (``time.monotonic``) passes first.
+    @property
+    def pixels_in_flight(self) -> int:
+        """Pixels reserved by images being decoded or scored right now."""
+        return self._pixels
+
+    async def _reserve(self, pixels: int, deadline: float) -> None:
+        """Reserve ``pixels`` of the budget, waiting up to ``pixel_wait_s`` (and the deadline) for room.
 
         Raises:
-            ServiceError: 504 ``timeout`` when the deadline passed before the job started.
+            ServiceError: 503 ``busy`` when there is no room in time.
+        """
+        if self._room is None:
+            self._room = asyncio.Condition()
+        budget = self.config.pixel_budget
+        until = min(deadline, time.monotonic() + self.config.pixel_wait_s)
+        async with self._room:
+            while self._pixels + pixels > budget:
+                left = until - time.monotonic()
+                if left <= 0:
+                    raise ServiceError(503, "busy", f"the service is at its pixel budget ({self._pixels / 1e6:.0f} of "
+                                       f"{budget / 1e6:.0f} MP in progress, this image {pixels / 1e6:.1f} MP); "
+                                       "retry shortly", headers={"Retry-After": "2"})
+                try:
+                    await asyncio.wait_for(self._room.wait(), left)
+                except asyncio.TimeoutError:
+                    pass
+            self._pixels += pixels
+            self.metrics.pixels.set(self._pixels)
+
+    async def _release(self, pixels: int) -> None:
+        assert self._room is not None
+        async with self._room:
+            self._pixels -= pixels
+            self.metrics.pixels.set(self._pixels)
+            self._room.notify_all()
+
+    async def run(self, fn: Callable[[], T], deadline: float, pixels: int = 0) -> T:
+        """Run ``fn`` in the pool unless ``deadline`` (``time.monotonic``) passes first.
+
+        Args:
+            fn: The job.
+            deadline: ``time.monotonic()`` after which the job is skipped (or, for a scan, stopped).
+            pixels: Pixel-budget reservation held until the job has really ended.
+
+        Raises:
+            ServiceError: 504 ``timeout`` when the deadline passed before the job started or
+                stopped its scan; 503 ``busy`` when the pixel budget has no room in time.
         """
         ctx = contextvars.copy_context()  # keep the request id in the worker's log records
 
@@ -123,11 +173,23 @@ class Engine:
                 raise _Expired
             return ctx.run(fn)
 
+        loop = asyncio.get_running_loop()
+        if pixels:
+            await self._reserve(pixels, deadline)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, job)
-        except _Expired:
-            raise ServiceError(504, "timeout", f"the request waited past its {self.config.timeout_s:g} s limit; "
-                               "retry later") from None
+            cf = self._pool.submit(job)
+        except BaseException:
+            if pixels:
+                await self._release(pixels)
+            raise
+        if pixels:  # released when the job ends, even if the request has stopped waiting for it
+            cf.add_done_callback(lambda _: loop.call_soon_threadsafe(
+                lambda: loop.create_task(self._release(pixels))))
+        try:
+            return await asyncio.wrap_future(cf)
+        except (_Expired, ScanCancelled):
+            raise ServiceError(504, "timeout", f"the request passed its {self.config.timeout_s:g} s limit; "
+                               "its inference was stopped; retry later") from None
 
     async def score(self, data: bytes, name: str, heatmap: bool, deadline: float) -> dict[str, Any]:
         """Decode and score one upload in a worker.
@@ -145,13 +207,27 @@ class Engine:
             ServiceError: 422 for an undecodable or oversized image, 504 past the deadline.
         """
         queued = time.perf_counter()
-        return await self.run(lambda: self._score_sync(data, name, heatmap, queued), deadline)
+        pixels = self.header_pixels(data)
+        return await self.run(lambda: self._score_sync(data, name, heatmap, queued, deadline), deadline, pixels)
 
-    def _score_sync(self, data: bytes, name: str, heatmap: bool, queued: float) -> dict[str, Any]:
+    def header_pixels(self, data: bytes) -> int:
+        """``width * height`` from the image header (not decoded), capped at ``max_pixels``; 1 when unreadable
+        (the decoder then refuses the file with a 422)."""
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+        except Exception:  # noqa: BLE001 - untrusted bytes; the decoder reports the problem
+            return 1
+        return max(1, min(int(w) * int(h), self.config.max_pixels))
+
+    def _score_sync(self, data: bytes, name: str, heatmap: bool, queued: float, deadline: float) -> dict[str, Any]:
         started = time.perf_counter()
         image = self._decode(data, name)
         decoded = time.perf_counter()
-        pred = self.detector.predict(image, heatmap=heatmap)
+        pred = self.detector.predict(image, heatmap=heatmap, cancelled=lambda: time.monotonic() > deadline)
+        del image
         self.metrics.inference.observe(time.perf_counter() - started)
         self.metrics.images.labels(outcome="fake" if pred.is_fake else "real").inc()
         heat = None

@@ -50,6 +50,8 @@ class ServiceMetrics:
         self.assessments = Counter("fakedamage_assessments", "Claims assessed, by verdict.", ["verdict"], registry=r)
         self.assess_seconds = Histogram("fakedamage_assess_seconds", "Time of one claim assessment in a worker.",
                                         buckets=LATENCY_BUCKETS, registry=r)
+        self.pixels = Gauge("fakedamage_inflight_pixels", "Pixels of the images being decoded or scored (the "
+                            "pixel budget in use).", registry=r)
         self.inflight = Gauge("fakedamage_inflight_requests", "Requests admitted for inference (running or queued).",
                               registry=r)
         info = Gauge("fakedamage_model_info", "The served model (value is always 1).",

