@@ -26,12 +26,12 @@ import io
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 __all__ = ["SIZE_BANDS", "size_band", "resample", "jpeg_roundtrip", "whole_photo_claim", "WholeScore",
-           "score_claims", "fit_size_correction", "band_report"]
+           "score_claims", "fit_size_correction", "corrected_probability", "band_report"]
 
 #: ``(label, lower, upper)`` in pixels (lower exclusive except the first).
 SIZE_BANDS: tuple[tuple[str, float, float], ...] = (
@@ -133,10 +133,12 @@ def _coarse_grid(res: Any, height: int, width: int, tile: int) -> np.ndarray:
     return grid
 
 
-def score_claims(scan: Callable[..., Any], photos: Sequence[tuple[str, np.ndarray]], factors: Sequence[float],
+def score_claims(scan: Callable[..., Any], photos: Iterable[tuple[str, np.ndarray]], factors: Sequence[float],
                  generator: Any | None, tile_size: int, max_pixels: int = 50_000_000, seed: int = 0,
                  progress: Callable[[str], None] | None = None) -> list[WholeScore]:
     """Score every photo at every resampling factor (genuine, and with ``generator`` the two damaged twins).
+
+    ``photos`` may be a generator that decodes one photo at a time: only one is held at once.
 
     ``scan`` is called as ``scan(image, size_slope=0.0)`` (the model's own tile choice): raw pooled
     logits, and, for genuine photos, the grid of the tiles at multiples of the tile size (scored by
@@ -169,10 +171,13 @@ def fit_size_correction(genuine: Sequence[WholeScore], tile_size: int) -> float:
     return fit_size_slope([window_maxima(r.grid, tile_size) for r in genuine if r.grid is not None])
 
 
-def _adjusted(r: WholeScore, slope: float, tile_size: int, reference_pixels: int) -> float:
-    from .runtime.tiling import size_correction
+def corrected_probability(r: WholeScore, slope: float, tile_size: int, reference_pixels: int,
+                          temperature: float) -> float:
+    """The runtime's score of ``r`` under a size slope: ``sigmoid((pooled - correction) / temperature)``."""
+    from .runtime.tiling import sigmoid, size_correction
 
-    return r.pooled - size_correction(r.height, r.width, tile_size, slope, reference_pixels)
+    corr = size_correction(r.height, r.width, tile_size, slope, reference_pixels)
+    return float(sigmoid((r.pooled - corr) / temperature))
 
 
 def band_report(rows: Sequence[WholeScore], slope: float, tile_size: int, reference_pixels: int,
@@ -180,10 +185,8 @@ def band_report(rows: Sequence[WholeScore], slope: float, tile_size: int, refere
     """Per :data:`SIZE_BANDS` band (and ``all``): genuine count, FPR, TPR, trace AUC (real_damage vs pasted)."""
     from sklearn.metrics import roc_auc_score
 
-    from .runtime.tiling import sigmoid
-
     def prob(r: WholeScore) -> float:
-        return float(sigmoid(_adjusted(r, slope, tile_size, reference_pixels) / temperature))
+        return corrected_probability(r, slope, tile_size, reference_pixels, temperature)
 
     out = []
     for label in [b[0] for b in SIZE_BANDS] + ["all"]:

@@ -14,7 +14,7 @@ import json
 import sys
 import zlib
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -58,10 +58,12 @@ def select_photos(cfg: Mapping[str, Any]) -> tuple[list[tuple[str, Path]], list[
     return (calib[:n], report[:n]) if n else (calib, report)
 
 
-def _load(photos: Sequence[tuple[str, Path]], max_pixels: int) -> list[tuple[str, np.ndarray]]:
+def _load(photos: Sequence[tuple[str, Path]], max_pixels: int) -> Iterator[tuple[str, np.ndarray]]:
+    """Decode the photos one at a time (a whole photo is up to 150 MB; never hold them all)."""
     from ..data.photos import load_rgb
 
-    return [(name, load_rgb(path, max_pixels=max_pixels)) for name, path in photos]
+    for name, path in photos:
+        yield name, load_rgb(path, max_pixels=max_pixels)
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
@@ -76,10 +78,9 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 def run_calibrate_photos(cfg: Mapping[str, Any]) -> dict[str, Any]:
     from ..calibration import fpr_upper_bound, threshold_at_fpr
     from ..runtime import Detector
-    from ..runtime.tiling import sigmoid, size_correction
     from ..utils.io import atomic_path, atomic_write_json, atomic_write_text
     from ..utils.onnx_io import write_model_metadata
-    from ..whole_photos import band_report, fit_size_correction, score_claims
+    from ..whole_photos import band_report, corrected_probability, fit_size_correction, score_claims
 
     model = Path(cfg["onnx"])
     det = Detector(model, providers=["CPUExecutionProvider"], threads=cfg.get("threads"),
@@ -97,11 +98,7 @@ def run_calibrate_photos(cfg: Mapping[str, Any]) -> dict[str, Any]:
     calib = score_claims(det.scan, _load(calib_photos, max_px), factors, None, tile, max_px, int(cfg["seed"]), say)
     slope = fit_size_correction(calib, tile) if cfg["fit_slope"] else meta.size_slope
 
-    def probs(rows, s):
-        return [float(sigmoid((r.pooled - size_correction(r.height, r.width, tile, s, ref)) / meta.temperature))
-                for r in rows]
-
-    p_cal = probs(calib, slope)
+    p_cal = [corrected_probability(r, slope, tile, ref, meta.temperature) for r in calib]
     thr_photos = threshold_at_fpr(p_cal, float(cfg["target_fpr"]))
     threshold = max(thr_photos, meta.threshold)
     fp = int(sum(p >= threshold for p in p_cal))

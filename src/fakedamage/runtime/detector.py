@@ -267,14 +267,13 @@ class Detector:
         if with_map and self._mask_name is None:
             raise ValueError(f"{self._path.name} has no 'mask' output; export a model with a localisation head")
         tiles = np.ascontiguousarray(tiles, dtype=np.float32)
-        names = [self._logit_name, self._mask_name] if with_map else [self._logit_name]
-        runs = [self._session.run(names, {self._meta.input_name: tiles[i : i + self._batch_size]})
+        runs = [self._score_batch(tiles[i : i + self._batch_size], with_map)
                 for i in range(0, len(tiles), self._batch_size)]
-        logits = (np.concatenate([r[0] for r in runs]).reshape(-1).astype(np.float32, copy=False) if runs
+        logits = (np.concatenate([r[0] for r in runs]).astype(np.float32, copy=False) if runs
                   else np.zeros((0,), dtype=np.float32))
         if not with_map:
             return logits
-        maps = (np.concatenate([r[1] for r in runs]).reshape(-1, t, t).astype(np.float32, copy=False) if runs
+        maps = (np.concatenate([r[1] for r in runs]).astype(np.float32, copy=False) if runs
                 else np.zeros((0, t, t), dtype=np.float32))
         return logits, maps
 

@@ -79,19 +79,15 @@ def stitch_tiles(maps: np.ndarray, origins: list[tuple[int, int]], height: int, 
         width: Original image width.
 
     Returns:
-        ``(height, width)`` float32 map.
+        ``(height, width)`` float32 map (:class:`HeatmapStitcher` in one go).
     """
     maps = np.asarray(maps, dtype=np.float32)
-    maps = maps.reshape(maps.shape[0], maps.shape[-2], maps.shape[-1])
     size = maps.shape[-1]
     ph = max(height, max(y for y, _ in origins) + size)
     pw = max(width, max(x for _, x in origins) + size)
-    total = np.zeros((ph, pw), np.float32)
-    count = np.zeros((ph, pw), np.float32)
-    for m, (y, x) in zip(maps, origins):
-        total[y : y + size, x : x + size] += m
-        count[y : y + size, x : x + size] += 1.0
-    return (total / np.maximum(count, 1.0))[:height, :width]
+    stitcher = HeatmapStitcher(height, width, (ph, pw))
+    stitcher.add(maps, origins)
+    return stitcher.result()
 
 
 def pool_logits(logits: np.ndarray, aggregation: str, topk: int = 2) -> float:
@@ -205,27 +201,27 @@ class HeatmapStitcher:
             self.count[y : y + size, x : x + size] += 1
 
     def result(self) -> np.ndarray:
+        """The ``(height, width)`` average (computed in place: call once)."""
         t = self.total[: self.height, : self.width]
         c = self.count[: self.height, : self.width]
         np.divide(t, np.maximum(c, 1), out=t, casting="unsafe")
         return np.ascontiguousarray(t)
 
 
-def _refine_origins(coarse: Sequence[tuple[int, int]], coarse_logits: np.ndarray, dense: Sequence[tuple[int, int]],
-                    size: int, top: int) -> list[tuple[int, int]]:
-    """Dense-grid origins whose tile overlaps one of the ``top`` best coarse tiles, not already scored."""
+def _refine_origins(coarse: Sequence[tuple[int, int]], coarse_logits: np.ndarray, height: int, width: int,
+                    size: int, stride: int, top: int) -> list[tuple[int, int]]:
+    """Stride-grid origins whose tile overlaps one of the ``top`` best coarse tiles and is not a coarse
+    tile, in row-major order (ties between coarse tiles: the earlier one first)."""
     if top <= 0 or len(coarse) == 0:
         return []
     order = np.argsort(-np.asarray(coarse_logits, np.float64), kind="stable")[:top]
-    best = [coarse[i] for i in order]
+    ys, xs = _axis_origins(height, size, stride), _axis_origins(width, size, stride)
     done = set(coarse)
-    out = []
-    for y, x in dense:
-        if (y, x) in done:
-            continue
-        if any(abs(y - by) < size and abs(x - bx) < size for by, bx in best):
-            out.append((y, x))
-    return out
+    wanted: set[tuple[int, int]] = set()
+    for i in order:
+        by, bx = coarse[i]
+        wanted.update((y, x) for y in ys if abs(y - by) < size for x in xs if abs(x - bx) < size)
+    return sorted(wanted - done)
 
 
 def scan_image(
@@ -289,13 +285,12 @@ def scan_image(
         scored.extend(origins)
         return out
 
-    dense = tile_origins(ph, pw, tile_size, tile_stride)
     if scan == "dense":
-        run(dense)
+        run(tile_origins(ph, pw, tile_size, tile_stride))
     else:
         coarse = tile_origins(ph, pw, tile_size, tile_size)
         coarse_logits = run(coarse)
-        run(_refine_origins(coarse, coarse_logits, dense, tile_size, refine_top))
+        run(_refine_origins(coarse, coarse_logits, ph, pw, tile_size, tile_stride, refine_top))
     all_logits = np.concatenate(logits)
     pooled = pool_logits(all_logits, aggregation, topk)
     adjusted = pooled - size_correction(h, w, tile_size, size_slope, size_reference_pixels)

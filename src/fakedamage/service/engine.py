@@ -87,6 +87,7 @@ class Engine:
         self._admitted = 0
         self._pixels = 0
         self._room: asyncio.Condition | None = None
+        self._releases: set[asyncio.Task] = set()  # strong references: the loop keeps only weak ones
         self.ready = False
 
     @property
@@ -182,9 +183,13 @@ class Engine:
             if pixels:
                 await self._release(pixels)
             raise
+        def schedule_release() -> None:
+            task = loop.create_task(self._release(pixels))
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
+
         if pixels:  # released when the job ends, even if the request has stopped waiting for it
-            cf.add_done_callback(lambda _: loop.call_soon_threadsafe(
-                lambda: loop.create_task(self._release(pixels))))
+            cf.add_done_callback(lambda _: loop.call_soon_threadsafe(schedule_release))
         try:
             return await asyncio.wrap_future(cf)
         except (_Expired, ScanCancelled):
