@@ -90,6 +90,12 @@ def test_pipeline_eval_outputs(pipeline):
     assert o["n"] > 0 and 0.0 <= o["auc"] <= 1.0 and "tpr_at_1fpr" in o
     assert (out / "roc.png").stat().st_size > 1000
     assert "AUC" in pipeline["eval"].stdout
+    # whole-photo claims of the test photos are reported beside the crops, per size band
+    whole = m["whole_photos"]
+    assert whole["failed"] == [] and [b["band"] for b in whole["bands"]][-1] == "all"
+    everything = whole["bands"][-1]
+    assert everything["genuine"] >= 1 and everything["fakes"] == everything["genuine"] and everything["trace_auc"] is not None
+    assert "## Whole photos" in (out / "report.md").read_text()
 
 
 def test_pipeline_export_prints_next_commands(pipeline):

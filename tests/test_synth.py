@@ -408,3 +408,27 @@ def test_killed_run_resumes_to_the_same_manifest(tmp_path):
     assert a == b
     for r in a:
         assert (whole / "data" / r.path).read_bytes() == (killed / "data" / r.path).read_bytes(), r.path
+
+
+def test_whole_photo_claims_in_their_own_splits_at_native_size(tmp_path, taef2):
+    from fakedamage.runtime import load_image
+
+    photos = _photos(tmp_path, 4)
+    cfg = SynthConfig(crop_size=64, crops_per_photo=1, val_fraction=0.25, test_fraction=0.25, whole_photos=1)
+    report = synthesize(photos, [taef2], tmp_path / "ds", cfg, progress=False)
+    rows = read_manifest(report.manifest)
+    crops = {r.source_id: r.split for r in rows if not r.split.endswith("_whole")}
+    whole = [r for r in rows if r.split.endswith("_whole")]
+    assert {r.split for r in whole} == {"val_whole", "test_whole"}
+    assert all(crops[r.source_id] == r.split.removesuffix("_whole") for r in whole)  # the same held-out photos
+    assert not [r for r in rows if r.split == "train_whole"]
+    by = {(r.source_id, r.variant): r for r in whole}
+    for source in {r.source_id for r in whole}:
+        genuine, rd, fake = (by[(source, v)] for v in ("pristine", "real_damage", "inpaint_pasted"))
+        assert (genuine.label, rd.label, fake.label) == (0, 0, 1) and fake.generator == "taef2"
+        assert genuine.encoding == rd.encoding == fake.encoding == "jpeg:q92"
+        img = load_image(tmp_path / "ds" / genuine.path)
+        assert img.shape[:2] == (genuine.height, genuine.width)  # native size, never a crop
+        mask = np.asarray(Image.open(tmp_path / "ds" / fake.mask_path)) > 0
+        assert mask.shape == img.shape[:2] and 0 < mask.sum() <= 64 * 64
+        assert rd.mask_path == fake.mask_path

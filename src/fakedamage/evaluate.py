@@ -54,13 +54,15 @@ class TorchScorer:
         logit = self.model.classify(x) if hasattr(self.model, "classify") else self.model(x)[0]
         return logit.float().reshape(-1).cpu().numpy(), None
 
-    def scan(self, image: np.ndarray, with_map: bool = False) -> ScanResult:
-        """Score an ``(H, W, 3)`` uint8 image as the runtime does (:func:`~fakedamage.runtime.tiling.scan_image`)."""
+    def scan(self, image: np.ndarray, with_map: bool = False, **overrides) -> ScanResult:
+        """Score an ``(H, W, 3)`` uint8 image as the runtime does (:func:`~fakedamage.runtime.tiling.scan_image`);
+        ``overrides`` replace scan settings of the metadata, as :meth:`fakedamage.Detector.scan`."""
         m = self.meta
-        return scan_image(image, self._score_batch, tile_size=m.tile_size, tile_stride=m.tile_stride,
-                          aggregation=m.aggregation, topk=m.topk, scan=m.scan, refine_top=m.refine_top,
-                          size_slope=m.size_slope, size_reference_pixels=m.size_reference_pixels,
-                          batch_size=self.batch_size, with_map=with_map)
+        kw = dict(tile_size=m.tile_size, tile_stride=m.tile_stride, aggregation=m.aggregation, topk=m.topk,
+                  scan=m.scan, refine_top=m.refine_top, size_slope=m.size_slope,
+                  size_reference_pixels=m.size_reference_pixels)
+        kw.update(overrides)
+        return scan_image(image, self._score_batch, batch_size=self.batch_size, with_map=with_map, **kw)
 
     def run(self, image: np.ndarray, with_map: bool = False) -> tuple[ScanResult, np.ndarray | None]:
         """The scan and, optionally, the stitched ``(H, W)`` float32 per-pixel probability map."""
@@ -89,6 +91,10 @@ class OnnxScorer:
 
         self.detector = Detector(path, providers=["CPUExecutionProvider"], threads=threads)
         self.meta = self.detector.meta
+
+    def scan(self, image: np.ndarray, **overrides) -> ScanResult:
+        """The runtime's raw scan (:meth:`fakedamage.Detector.scan`)."""
+        return self.detector.scan(image, **overrides)
 
     def score_and_logit(self, image: np.ndarray) -> tuple[float, float]:
         p = self.detector.predict(image)

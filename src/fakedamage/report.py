@@ -245,6 +245,16 @@ def write_report(out_dir: str | Path, report: Mapping, plots: Mapping[str, str])
                          _table(report["robustness"], ("n", "trace_auc", "trace_tpr_at_1fpr", "auc", "ap", "tpr_at_1fpr",
                                                                                 "tpr_at_5fpr", "fpr", "tpr", "pixel_f1",
                                                                                 "dropped"))))
+    if report.get("whole_photos"):
+        w = report["whole_photos"]
+        failed = f" {len(w['failed'])} photo(s) could not be read: {'; '.join(w['failed'][:3])}." if w["failed"] else ""
+        sections.append(("Whole photos", "Whole-photo claims of the same held-out photos at native size (JPEG): "
+                         "genuine, genuine damage, and damage through a generator pasted back, scored as the "
+                         "runtime scores a claim (size correction included), at the model's threshold. "
+                         "fpr: genuine photos flagged; tpr: pasted fakes flagged; trace_auc: genuine damage vs "
+                         "pasted." + failed,
+                         _table({b["band"]: b for b in w["bands"]}, ("photos", "genuine", "fpr", "fpr_real_damage",
+                                                                     "fakes", "tpr", "trace_auc"))))
     md = ["# fakedamage evaluation report\n"]
     for title, text, table in sections:
         md.append(f"## {title}\n")

@@ -638,21 +638,17 @@ def calibrate_checkpoint(path: str | Path, samples: list, root: str | Path, targ
     Returns:
         The :class:`~fakedamage.calibration.Calibration`.
     """
-    import json
-
     from .calibration import calibrate
     from .models import load_checkpoint
-    from .models.checkpoint import sidecar_path
+    from .models.checkpoint import update_sidecar_meta
 
     path = Path(path)
     model, meta = load_checkpoint(path, device)
     rows = evaluate_samples(TorchScorer(model, meta.replace(temperature=1.0), device), samples, root)
     cal = calibrate([r["logit"] for r in rows], [r["label"] for r in rows], target_fpr,
                     groups=[r["source_id"] for r in rows])
-    side = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
-    side["meta"] = meta.replace(temperature=cal.temperature, threshold=cal.threshold).to_dict()
-    side["calibration"] = cal.to_dict()
-    atomic_write_json(sidecar_path(path), side)
+    update_sidecar_meta(path, meta.replace(temperature=cal.temperature, threshold=cal.threshold),
+                        calibration=cal.to_dict())
     return cal
 
 

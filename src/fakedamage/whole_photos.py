@@ -22,7 +22,6 @@ Scoring goes through any ``scan(image, **overrides) -> ScanResult`` (the torch-f
 
 from __future__ import annotations
 
-import io
 import math
 import zlib
 from dataclasses import dataclass
@@ -30,8 +29,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .data.whole import jpeg_roundtrip, resample, whole_photo_claim
+
 __all__ = ["SIZE_BANDS", "size_band", "resample", "jpeg_roundtrip", "whole_photo_claim", "WholeScore",
-           "score_claims", "fit_size_correction", "corrected_probability", "band_report"]
+           "score_claims", "fit_size_correction", "corrected_probability", "band_report",
+           "evaluate_whole_rows", "calibrate_size"]
 
 #: ``(label, lower, upper)`` in pixels (lower exclusive except the first).
 SIZE_BANDS: tuple[tuple[str, float, float], ...] = (
@@ -44,59 +46,6 @@ def size_band(pixels: int) -> str:
         if lo < pixels <= hi or (lo == 0 and pixels <= hi):
             return label
     raise ValueError(pixels)
-
-
-def resample(image: np.ndarray, factor: float) -> np.ndarray:
-    """Resize by ``factor`` (area averaging down, bicubic up), as apps and phones resample photos."""
-    import cv2
-
-    if factor == 1.0:
-        return image
-    h, w = image.shape[:2]
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
-
-
-def jpeg_roundtrip(image: np.ndarray, quality: int = 92) -> np.ndarray:
-    """Encode as a baseline JPEG (4:2:0) and decode, through Pillow, as a phone or app saves a photo."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=int(quality))
-    with Image.open(io.BytesIO(buf.getvalue())) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def whole_photo_claim(image: np.ndarray, generator: Any, seed: int, window: int = 256,
-                      feather: float = 1.5, quality: int = 92) -> Iterator[tuple[str, np.ndarray]]:
-    """``("pristine" | "real_damage" | "inpaint_pasted", image)`` of one whole photo, one at a time.
-
-    Damage of a random kind is painted into a random ``window`` px square (the generator sees
-    that window, as an AI editor's brush region) and pasted back into the full-resolution photo.
-    Every yielded image has been through :func:`jpeg_roundtrip` at ``quality``. With
-    ``generator=None`` only ``pristine`` is yielded. At most two full-size images are alive.
-    """
-    from .data.damage import DAMAGE_TYPES, make_damage_mask, paint_damage
-    from .data.synth import content_aligned_pair, simulate_capture
-
-    yield "pristine", jpeg_roundtrip(image, quality)
-    if generator is None:
-        return
-    rng = np.random.default_rng(seed)
-    h, w = image.shape[:2]
-    win = min(window, h, w)
-    y, x = int(rng.integers(0, h - win + 1)), int(rng.integers(0, w - win + 1))
-    crop = np.ascontiguousarray(image[y : y + win, x : x + win])
-    kind = DAMAGE_TYPES[int(rng.integers(len(DAMAGE_TYPES)))]
-    mask = make_damage_mask(kind, win, win, rng, image=crop)
-    damaged = simulate_capture(paint_damage(crop, mask, kind, rng), mask, rng)
-    regenerated = generator.regenerate(damaged, mask, prompt="", seed=seed % 2**31)
-    real_damage, pasted = content_aligned_pair(crop, damaged, regenerated, mask, feather)
-    for variant, window_pixels in (("real_damage", real_damage), ("inpaint_pasted", pasted)):
-        out = image.copy()
-        out[y : y + win, x : x + win] = window_pixels
-        yield variant, jpeg_roundtrip(out, quality)
-        del out
 
 
 @dataclass(frozen=True)
@@ -204,3 +153,72 @@ def band_report(rows: Sequence[WholeScore], slope: float, tile_size: int, refere
             row["trace_auc"] = float(roc_auc_score([0] * len(rd) + [1] * len(fake), rd + fake))
         out.append(row)
     return out
+
+
+def evaluate_whole_rows(scan: Callable[..., Any], samples: Sequence[Any], root: Any, tile_size: int, slope: float,
+                        reference_pixels: int, temperature: float, threshold: float,
+                        progress: bool = False) -> dict[str, Any]:
+    """Score manifest rows of a ``*_whole`` split (one photo decoded at a time) and report them per size band.
+
+    Returns ``{"bands": band_report(...), "failed": [one-line errors]}``; an unreadable photo is
+    counted in ``failed``, never silently dropped.
+    """
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from .runtime.image_io import load_image
+
+    rows, failed = [], []
+    for s in tqdm(samples, desc="whole photos", disable=None if progress else True, leave=False):
+        try:
+            image = load_image(Path(root) / s.path, max_pixels=60_000_000)
+        except (ValueError, OSError) as e:
+            failed.append(str(e).splitlines()[0] if str(e) else s.path)
+            continue
+        res = scan(image, size_slope=0.0)
+        rows.append(WholeScore(s.source_id, 1.0, s.variant, s.generator, image.shape[0], image.shape[1],
+                               float(res.pooled), None))
+        del image
+    bands = band_report(rows, slope, tile_size, reference_pixels, temperature, threshold) if rows else []
+    return {"bands": bands, "failed": failed}
+
+
+def calibrate_size(scan: Callable[..., Any], photos: Iterable[tuple[str, np.ndarray]], meta: Any,
+                   factors: Sequence[float], target_fpr: float = 0.01, max_pixels: int = 50_000_000,
+                   seed: int = 0, fit_slope: bool = True,
+                   progress: Callable[[str], None] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Fit ``size_slope`` and the threshold of ``meta`` on genuine whole photos.
+
+    Args:
+        scan: ``scan(image, **overrides) -> ScanResult`` of the model (PyTorch or ONNX).
+        photos: ``(name, image)`` genuine photos, decoded lazily (one held at a time).
+        meta: The model's :class:`~fakedamage.meta.ModelMeta` (crop-calibrated threshold and temperature).
+        factors: Resampling factors; every resampled copy is a genuine photo too.
+        target_fpr: FPR the threshold must meet on these photos; it never goes below ``meta.threshold``.
+
+    Returns:
+        ``(new meta, summary)``; the summary is JSON-ready (slope, both thresholds, counts, the 95 %
+        upper bound of the FPR these photos can show).
+    """
+    from .calibration import fpr_upper_bound, threshold_at_fpr
+
+    tile, ref = meta.tile_size, meta.size_reference_pixels
+    rows = score_claims(scan, photos, factors, None, tile, max_pixels, seed, progress)
+    if not rows:
+        raise ValueError("no genuine photo was large enough to score (need at least one tile a side)")
+    slope = fit_size_correction(rows, tile) if fit_slope else meta.size_slope
+    probs = [corrected_probability(r, slope, tile, ref, meta.temperature) for r in rows]
+    thr_photos = threshold_at_fpr(probs, target_fpr)
+    threshold = max(thr_photos, meta.threshold)
+    fp = int(sum(p >= threshold for p in probs))
+    summary = {"size_slope": slope, "size_reference_pixels": ref, "threshold": threshold,
+               "threshold_whole_photos": thr_photos, "threshold_crops": meta.threshold,
+               "target_fpr": float(target_fpr), "factors": [float(f) for f in factors],
+               "calibration": {"photos": len({r.photo for r in rows}), "images": len(rows), "false_positives": fp,
+                               "fpr": fp / len(rows), "fpr_upper_95": fpr_upper_bound(len(rows), fp),
+                               "megapixels": [round(min(r.pixels for r in rows) / 1e6, 2),
+                                              round(max(r.pixels for r in rows) / 1e6, 2)]}}
+    new = meta.replace(size_slope=float(slope), threshold=float(threshold),
+                       export_checks={**dict(meta.export_checks), "whole_photos": summary})
+    return new, summary

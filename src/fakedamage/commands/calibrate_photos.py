@@ -44,7 +44,7 @@ def select_photos(cfg: Mapping[str, Any]) -> tuple[list[tuple[str, Path]], list[
     split_of: dict[str, str] = {}
     if manifest.is_file():
         for s in read_manifest(manifest):
-            split_of[s.source_id] = s.split
+            split_of[s.source_id] = s.split.removesuffix("_whole")
     calib, report = [], []
     for p in find_offline_photos(min_side=256):
         split = split_of.get(p.name)
@@ -76,11 +76,10 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def run_calibrate_photos(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    from ..calibration import fpr_upper_bound, threshold_at_fpr
     from ..runtime import Detector
     from ..utils.io import atomic_path, atomic_write_json, atomic_write_text
     from ..utils.onnx_io import write_model_metadata
-    from ..whole_photos import band_report, corrected_probability, fit_size_correction, score_claims
+    from ..whole_photos import band_report, calibrate_size, score_claims
 
     model = Path(cfg["onnx"])
     det = Detector(model, providers=["CPUExecutionProvider"], threads=cfg.get("threads"),
@@ -95,13 +94,9 @@ def run_calibrate_photos(cfg: Mapping[str, Any]) -> dict[str, Any]:
     print(f"calibrate-photos: {len(calib_photos)} calibration photos, {len(report_photos)} report photos, "
           f"factors {factors}", file=sys.stderr)
     max_px = int(cfg["max_pixels"])
-    calib = score_claims(det.scan, _load(calib_photos, max_px), factors, None, tile, max_px, int(cfg["seed"]), say)
-    slope = fit_size_correction(calib, tile) if cfg["fit_slope"] else meta.size_slope
-
-    p_cal = [corrected_probability(r, slope, tile, ref, meta.temperature) for r in calib]
-    thr_photos = threshold_at_fpr(p_cal, float(cfg["target_fpr"]))
-    threshold = max(thr_photos, meta.threshold)
-    fp = int(sum(p >= threshold for p in p_cal))
+    new, summary = calibrate_size(det.scan, _load(calib_photos, max_px), meta, factors, float(cfg["target_fpr"]),
+                                  max_px, int(cfg["seed"]), bool(cfg["fit_slope"]), say)
+    slope, threshold = new.size_slope, new.threshold
 
     generator = None
     if report_photos and cfg.get("generators"):
@@ -113,35 +108,24 @@ def run_calibrate_photos(cfg: Mapping[str, Any]) -> dict[str, Any]:
                            int(cfg["seed"]), say) if report_photos else [])
     before = band_report(report, meta.size_slope, tile, ref, meta.temperature, meta.threshold) if report else []
     after = band_report(report, slope, tile, ref, meta.temperature, threshold) if report else []
-    summary = {
-        "model": str(model), "size_slope": slope, "size_reference_pixels": ref, "threshold": threshold,
-        "threshold_whole_photos": thr_photos, "threshold_crops": meta.threshold, "target_fpr": float(cfg["target_fpr"]),
-        "calibration": {"photos": len({r.photo for r in calib}), "images": len(calib), "false_positives": fp,
-                        "fpr": fp / len(calib), "fpr_upper_95": fpr_upper_bound(len(calib), fp),
-                        "megapixels": [round(min(r.pixels for r in calib) / 1e6, 2),
-                                       round(max(r.pixels for r in calib) / 1e6, 2)]},
-        "factors": factors, "generator": getattr(generator, "name", None),
-        "report_before": before, "report_after": after,
-        "before": {"size_slope": meta.size_slope, "threshold": meta.threshold},
-    }
+    summary = {"model": str(model), **summary, "generator": getattr(generator, "name", None),
+               "report_before": before, "report_after": after,
+               "before": {"size_slope": meta.size_slope, "threshold": meta.threshold}}
+    cal = summary["calibration"]
     out = Path(cfg["out"]) if cfg.get("out") else model.parent / "whole_photos"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "whole_photos.json", summary)
     md = [f"# Whole photos: {model.name}", "",
           f"size_slope {slope:.4f} logit per ln(area) (reference {ref} px); threshold {threshold:.4f} "
-          f"(whole photos {thr_photos:.4f}, crops {meta.threshold:.4f}); calibration: {len(calib)} genuine images "
-          f"from {summary['calibration']['photos']} photos, {fp} false positives (95% upper bound "
-          f"{summary['calibration']['fpr_upper_95']:.3f}).", ""]
+          f"(whole photos {summary['threshold_whole_photos']:.4f}, crops {meta.threshold:.4f}); calibration: "
+          f"{cal['images']} genuine images from {cal['photos']} photos, {cal['false_positives']} false positives "
+          f"(95% upper bound {cal['fpr_upper_95']:.3f}).", ""]
     if report:
         md += ["## Report photos, before (crop threshold, no size correction)", "", *_table(before), "",
                "## Report photos, after", "", *_table(after), ""]
     atomic_write_text(out / "whole_photos.md", "\n".join(md))
     print("\n".join(md))
     if cfg["write"]:
-        new = meta.replace(size_slope=float(slope), threshold=float(threshold),
-                           export_checks={**dict(meta.export_checks), "whole_photos": {
-                               k: summary[k] for k in ("size_slope", "threshold", "threshold_whole_photos",
-                                                       "threshold_crops", "target_fpr", "calibration", "factors")}})
         with atomic_path(model) as tmp:
             tmp.write_bytes(model.read_bytes())
             write_model_metadata(tmp, new)

@@ -18,6 +18,23 @@ from ..utils.io import atomic_write_json
 __all__ = ["run_demo"]
 
 
+def _size_calibration(weights: Path, rows: list, root: Path, cfg: Mapping[str, Any]) -> dict:
+    """Fit the checkpoint's size correction and whole-photo threshold on genuine whole photos; the
+    sidecar is rewritten, so export carries both into the ONNX file."""
+    from ..evaluate import TorchScorer
+    from ..models import load_checkpoint
+    from ..models.checkpoint import update_sidecar_meta
+    from ..runtime.image_io import load_image
+    from ..whole_photos import calibrate_size
+
+    model, meta = load_checkpoint(weights)
+    photos = ((r.source_id, load_image(root / r.path, max_pixels=60_000_000)) for r in rows)
+    new, summary = calibrate_size(TorchScorer(model, meta).scan, photos, meta, list(cfg["factors"]),
+                                  float(cfg["target_fpr"]), int(cfg.get("max_pixels", 50_000_000)))
+    update_sidecar_meta(weights, new, size_calibration=summary)
+    return summary
+
+
 def run_demo(cfg: Mapping[str, Any]) -> dict:
     from ..export import ExportConfig, benchmark_onnx, export_onnx
     from ..runtime.detector import Detector
@@ -41,6 +58,12 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
     stage("train")
     data, model_cfg, trainer = configs_from_dict({**cfg, "data": {**cfg["data"], "manifest": str(manifest)}})
     result = fit(data, model_cfg, trainer, run_dir, config=cfg)
+
+    size_cal = None
+    whole_val = [r for r in rows if r.split == "val_whole" and r.variant == "pristine"]
+    if whole_val and cfg.get("size_calibration"):
+        stage(f"size calibration on {len(whole_val)} genuine whole validation photos (native and resampled)")
+        size_cal = _size_calibration(result.best, whole_val, manifest.parent, cfg["size_calibration"])
 
     stage("evaluate on held-out photos (test split)")
     metrics = evaluate_model(result.best, manifest, "test", run_dir, progress=False,
@@ -81,7 +104,8 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
                     "photos": len({r.source_id for r in rows}), "manifest": str(manifest),
                     "test_images": len(test_rows), "test_photos": len({r.source_id for r in test_rows})},
         "trace": metrics["metrics"].get("trace"), "test": overall, "parity": parity.to_dict(), "onnx_benchmark": bench, "wall_seconds": round(wall, 1),
-        "best_epoch": result.best_metrics.get("epoch"),
+        "best_epoch": result.best_metrics.get("epoch"), "size_calibration": size_cal,
+        "whole_photos": metrics.get("whole_photos"),
     }
     atomic_write_json(run_dir / "demo_summary.json", summary)
     d = summary["dataset"]
@@ -117,6 +141,17 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
     per_gen = {k.split("=", 1)[1]: v for k, v in metrics["metrics"].items() if k.startswith("generator=")}
     if per_gen:
         print("  per generator " + "   ".join(f"{g} AUC {v['auc']:.3f}" for g, v in per_gen.items()))
+    if size_cal:
+        c = size_cal["calibration"]
+        print(f"  size          slope {size_cal['size_slope']:.3f} logit per ln(area); threshold "
+              f"{size_cal['threshold']:.4f} on {c['images']} genuine whole images ({c['photos']} val photos, "
+              f"{c['megapixels'][0]}-{c['megapixels'][1]} MP): {c['false_positives']} flagged")
+    whole = (metrics.get("whole_photos") or {}).get("bands") or []
+    for b in whole:
+        if b["genuine"] or b["fakes"]:
+            f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+            print(f"  whole {b['band']:<7} {b['photos']} photos: FPR {f(b['fpr'])} ({b['genuine']} genuine)  "
+                  f"TPR {f(b['tpr'])}  trace AUC {f(b['trace_auc'])}  (JPEG q92, native size)")
     print(f"  ONNX parity   max |Δprob| {parity.max_abs_dprob:.2e} on {parity.n_images} real images, "
           f"{parity.verdicts_agree}/{parity.n_images} verdicts agree")
     print(f"  ONNX speed    {bench['images_per_s']:.1f} images/s ({bench['tiles_per_s']:.0f} tiles/s, "

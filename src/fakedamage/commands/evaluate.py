@@ -101,6 +101,12 @@ def evaluate_model(model_path: str | Path, manifest: str | Path, split: str, out
         report["robustness"] = rob
         save_predictions(rob_rows, out_dir / "robustness_predictions.csv", extra=["condition"])
         plots["robustness"] = plot_robustness(rob, out_dir / "robustness.png").name
+    whole = read_manifest(manifest, splits=[f"{split}_whole"]) if not split.endswith("_whole") else []
+    if whole:  # whole-photo claims of the same photos, beside the crops
+        from ..whole_photos import evaluate_whole_rows
+
+        report["whole_photos"] = evaluate_whole_rows(scorer.scan, whole, root, meta.tile_size, meta.size_slope,
+                                                     meta.size_reference_pixels, meta.temperature, thr, progress)
     save_predictions(preds, out_dir / "predictions.csv")
     atomic_write_json(out_dir / "metrics.json", finite(report))
     write_report(out_dir, finite(report), plots)

@@ -33,7 +33,8 @@ def synth_config(data: Mapping[str, Any], seed: int) -> SynthConfig:
         variants=tuple(data["variants"]), damage=tuple(data["damage"]), encoding=str(data["encoding"]),
         quality=tuple(data["quality"]), feather=float(data["feather"]), val_fraction=float(data["val_fraction"]),
         test_fraction=float(data["test_fraction"]), holdout_generators=tuple(data["holdout_generators"]),
-        seed=int(seed))
+        seed=int(seed), whole_photos=int(data.get("whole_photos") or 0),
+        whole_quality=int(data.get("whole_quality") or 92))
 
 
 def select_photos(photos_cfg: Mapping[str, Any]) -> tuple[list[PhotoSource], list[str]]:

@@ -14,7 +14,7 @@ Schema (:data:`SCHEMA`):
     seed: per-item seed.
     encoding: final file encoding, e.g. ``jpeg:q87`` (one policy for both labels).
     width, height: image size in pixels.
-    split: ``train`` | ``val`` | ``test``.
+    split: ``train`` | ``val`` | ``test`` | ``val_whole`` | ``test_whole`` (whole photos of the val / test photos).
     licence: licence of the source photo.
     source: where the source photo came from (package or folder).
 """
@@ -36,7 +36,9 @@ __all__ = ["Sample", "SCHEMA", "VARIANT_LABELS", "VARIANTS", "SPLITS", "MANIFEST
 
 VARIANT_LABELS = {"pristine": 0, "real_damage": 0, "inpaint_pasted": 1, "inpaint_full": 1, "reconstruction": 1}
 VARIANTS = tuple(VARIANT_LABELS)
-SPLITS = ("train", "val", "test")
+#: ``val_whole`` / ``test_whole``: whole-photo claims at native size from the val / test photos
+#: (:mod:`fakedamage.data.whole`), scored and reported apart from the crops.
+SPLITS = ("train", "val", "test", "val_whole", "test_whole")
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,11 @@ class SynthConfig:
         test_fraction: Share of source photos held out for test.
         holdout_generators: Generator names used on test photos only.
         seed: Seed of every random choice.
+        whole_photos: Whole-photo claims per val / test photo (0: none): the photo at its native
+            size, genuine and with damage pasted into a ``crop_size`` window directly and through a
+            generator, JPEG ``whole_quality`` (phone photos are JPEGs), in splits ``val_whole`` /
+            ``test_whole`` (:mod:`fakedamage.data.whole`).
+        whole_quality: JPEG quality of the whole-photo claims.
     """
 
     crop_size: int = 256
@@ -93,6 +98,8 @@ class SynthConfig:
     test_fraction: float = 0.25
     holdout_generators: tuple[str, ...] = ()
     seed: int = 0
+    whole_photos: int = 0
+    whole_quality: int = 92
 
     def __post_init__(self) -> None:
         bad = [v for v in self.variants if v not in VARIANTS]
@@ -323,6 +330,44 @@ def _synth_photo(photo: PhotoSource, split: str, generators: Sequence[Generator]
                 mask_path=mask_rel if edited else "", prompt=prompt if gen_name and edited else "",
                 seed=item_seed, encoding=encoding_label(cfg.encoding, q), width=size, height=size, split=split,
                 licence=photo.licence, source=photo.source,
+            ))
+    if split in ("val", "test") and cfg.whole_photos > 0 and gens:
+        rows += _whole_claims(image, photo, split, gens, offset, cfg, out_dir, slug)
+    return rows
+
+
+def _whole_claims(image: np.ndarray, photo: PhotoSource, split: str, gens: Sequence[Generator], offset: int,
+                  cfg: SynthConfig, out_dir: Path, slug: str) -> list[Sample]:
+    """``cfg.whole_photos`` whole-photo claims of one val / test photo (split ``<split>_whole``)."""
+    from .whole import claim_pixels, jpeg_bytes
+
+    h, w = image.shape[:2]
+    rows: list[Sample] = []
+    for k in range(cfg.whole_photos):
+        gen = gens[(k + offset + 1) % len(gens)]
+        seed = stable_seed(cfg.seed, photo.name, "whole", k)
+        for variant, pixels, kind, mask, (y, x) in claim_pixels(image, gen, seed, cfg.crop_size, cfg.feather):
+            if variant == "pristine" and k > 0:
+                continue  # one genuine whole photo per photo
+            mask_rel = ""
+            if mask is not None:
+                mask_rel = f"masks/{slug}/whole{k}_{kind}.png"
+                if not (out_dir / mask_rel).exists():
+                    full = np.zeros((h, w), np.uint8)
+                    full[y : y + mask.shape[0], x : x + mask.shape[1]] = mask_to_uint8(mask)
+                    with atomic_path(out_dir / mask_rel) as tmp:
+                        Image.fromarray(full).save(tmp, format="PNG")
+                    del full
+            rel = f"images/{slug}/whole{k}_{variant}.jpg"
+            with atomic_path(out_dir / rel) as tmp:
+                tmp.write_bytes(jpeg_bytes(pixels, cfg.whole_quality))
+            del pixels
+            gen_name = gen.name if variant == "inpaint_pasted" else ""
+            rows.append(Sample(
+                id=f"{slug}/whole{k}/{variant}", path=rel, label=VARIANT_LABELS[variant], variant=variant,
+                generator=gen_name, damage_type=kind, source_id=photo.name, mask_path=mask_rel, prompt="",
+                seed=seed, encoding=encoding_label("jpeg", cfg.whole_quality), width=w, height=h,
+                split=f"{split}_whole", licence=photo.licence, source=photo.source,
             ))
     return rows
 

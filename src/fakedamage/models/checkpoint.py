@@ -19,12 +19,23 @@ from ..utils.io import atomic_path, atomic_write_json
 from .detector import DamageDetector
 from .factory import create_detector
 
-__all__ = ["save_checkpoint", "load_checkpoint", "sidecar_path", "architecture_of", "save_train_state",
+__all__ = ["save_checkpoint", "load_checkpoint", "sidecar_path", "update_sidecar_meta", "architecture_of", "save_train_state",
            "load_train_state", "train_state_path", "TRAIN_STATE_FORMAT"]
 
 
 def sidecar_path(weights: str | Path) -> Path:
     return Path(weights).with_suffix(".json")
+
+
+def update_sidecar_meta(weights: str | Path, meta: ModelMeta, **records: Any) -> None:
+    """Rewrite the checkpoint's sidecar (atomically) with a new ``meta`` and extra top-level ``records``
+    (e.g. ``calibration=...``); the weights file is unchanged."""
+    import json
+
+    side = json.loads(sidecar_path(weights).read_text(encoding="utf-8"))
+    side["meta"] = meta.to_dict()
+    side.update(records)
+    atomic_write_json(sidecar_path(weights), side)
 
 
 def architecture_of(model: DamageDetector) -> dict[str, Any]:

@@ -154,7 +154,7 @@ class Detector:
         providers: Sequence[str] | None = None,
         threads: int | None = None,
         threshold: float | None = None,
-        batch_size: int = 16,
+        batch_size: int = 8,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self._path = Path(path)

@@ -177,7 +177,7 @@ def run_predict(
     model: str | os.PathLike,
     output: str | os.PathLike | None = None,
     threshold: float | None = None,
-    batch_size: int = 16,
+    batch_size: int = 8,
     threads: int | None = None,
     quiet: bool = False,
     save_heatmaps: str | os.PathLike | None = None,
@@ -298,7 +298,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument("--model", "-m", required=True, help="exported fakedamage .onnx model")
     parser.add_argument("--output", "-o", default=None, help="write results to a .csv or .jsonl file instead of stdout")
     parser.add_argument("--threshold", type=_probability, default=None, help="decision threshold (default: the model's)")
-    parser.add_argument("--batch-size", type=_positive_int, default=16, help="most tiles per model run (default: 16)")
+    parser.add_argument("--batch-size", type=_positive_int, default=8, help="most tiles per model run (default: 8, fastest on CPU for 128 px tiles)")
     parser.add_argument("--threads", type=_positive_int, default=None, help="onnxruntime intra-op threads")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     parser.add_argument("--save-heatmaps", metavar="DIR", default=None,

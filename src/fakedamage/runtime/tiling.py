@@ -236,7 +236,7 @@ def scan_image(
     refine_top: int = 8,
     size_slope: float = 0.0,
     size_reference_pixels: int = 65536,
-    batch_size: int = 16,
+    batch_size: int = 8,
     with_map: bool = False,
     cancelled: Callable[[], bool] | None = None,
 ) -> ScanResult:
