@@ -54,9 +54,10 @@ def _heatmap_items(scorer, preds: Sequence[dict], root: Path, n: int = 8) -> lis
 
 def evaluate_model(model_path: str | Path, manifest: str | Path, split: str, out_dir: str | Path,
                    threshold: float | None = None, progress: bool = True,
-                   robustness: Sequence[str] = (), bootstrap: int = 500) -> dict:
+                   robustness: Sequence[str] = (), bootstrap: int = 500, whole_model: str | Path | None = None) -> dict:
     """Evaluate and write the run folder: ``metrics.json``, ``predictions.csv``, plots, ``report.md``,
-    ``report.html``; return the metrics dict."""
+    ``report.html``; return the metrics dict. Whole-photo claims of the split (``<split>_whole``) are
+    scored too, with ``whole_model`` when given (an ``.onnx`` of the same model: faster on whole photos)."""
     from ..metrics import best_threshold_pixel_f1, bootstrap_ci
     from ..report import plot_heatmap_grid, plot_histograms, plot_pr, plot_reliability, plot_robustness, write_report
 
@@ -105,8 +106,9 @@ def evaluate_model(model_path: str | Path, manifest: str | Path, split: str, out
     if whole:  # whole-photo claims of the same photos, beside the crops
         from ..whole_photos import evaluate_whole_rows
 
-        report["whole_photos"] = evaluate_whole_rows(scorer.scan, whole, root, meta.tile_size, meta.size_slope,
-                                                     meta.size_reference_pixels, meta.temperature, thr, progress)
+        wscorer, wmeta = load_scorer(whole_model) if whole_model is not None else (scorer, meta)
+        report["whole_photos"] = evaluate_whole_rows(wscorer.scan, whole, root, wmeta.tile_size, wmeta.size_slope,
+                                                     wmeta.size_reference_pixels, wmeta.temperature, thr, progress)
     save_predictions(preds, out_dir / "predictions.csv")
     atomic_write_json(out_dir / "metrics.json", finite(report))
     write_report(out_dir, finite(report), plots)
