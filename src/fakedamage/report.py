@@ -249,7 +249,8 @@ def write_report(out_dir: str | Path, report: Mapping, plots: Mapping[str, str])
         w = report["whole_photos"]
         failed = f" {len(w['failed'])} photo(s) could not be read: {'; '.join(w['failed'][:3])}." if w["failed"] else ""
         sections.append(("Whole photos", "Whole-photo claims of the same held-out photos at native size (JPEG): "
-                         "genuine, genuine damage, and damage through a generator pasted back, scored as the "
+                         "genuine (also resampled 0.5x and 2x: resized photos are genuine too), genuine damage, and damage "
+                         "through a generator pasted back, scored as the "
                          "runtime scores a claim (size correction included), at the model's threshold. "
                          "fpr: genuine photos flagged; tpr: pasted fakes flagged; trace_auc: genuine damage vs "
                          "pasted." + failed,

@@ -156,12 +156,14 @@ def band_report(rows: Sequence[WholeScore], slope: float, tile_size: int, refere
 
 
 def evaluate_whole_rows(scan: Callable[..., Any], samples: Sequence[Any], root: Any, tile_size: int, slope: float,
-                        reference_pixels: int, temperature: float, threshold: float,
-                        progress: bool = False) -> dict[str, Any]:
+                        reference_pixels: int, temperature: float, threshold: float, progress: bool = False,
+                        resampled: Sequence[float] = (0.5, 2.0), max_pixels: int = 50_000_000) -> dict[str, Any]:
     """Score manifest rows of a ``*_whole`` split (one photo decoded at a time) and report them per size band.
 
-    Returns ``{"bands": band_report(...), "failed": [one-line errors]}``; an unreadable photo is
-    counted in ``failed``, never silently dropped.
+    Every genuine (``pristine``) photo is also scored resampled by each factor of ``resampled``
+    (area down, bicubic up; skipped above ``max_pixels``): resized photos are genuine too, and
+    they fill the size bands. Returns ``{"bands": band_report(...), "failed": [one-line errors]}``;
+    an unreadable photo is counted in ``failed``, never silently dropped.
     """
     from pathlib import Path
 
@@ -176,12 +178,19 @@ def evaluate_whole_rows(scan: Callable[..., Any], samples: Sequence[Any], root: 
         except (ValueError, OSError) as e:
             failed.append(str(e).splitlines()[0] if str(e) else s.path)
             continue
-        res = scan(image, size_slope=0.0)
-        rows.append(WholeScore(s.source_id, 1.0, s.variant, s.generator, image.shape[0], image.shape[1],
-                               float(res.pooled), None))
+        factors = [1.0] + (list(resampled) if s.variant == "pristine" else [])
+        h0, w0 = image.shape[:2]
+        for f in factors:
+            if f != 1.0 and (round(h0 * f) * round(w0 * f) > max_pixels or min(h0, w0) * f < tile_size):
+                continue
+            img = resample(image, f)
+            res = scan(img, size_slope=0.0)
+            rows.append(WholeScore(s.source_id, float(f), s.variant, s.generator, img.shape[0], img.shape[1],
+                                   float(res.pooled), None))
+            del img
         del image
     bands = band_report(rows, slope, tile_size, reference_pixels, temperature, threshold) if rows else []
-    return {"bands": bands, "failed": failed}
+    return {"bands": bands, "failed": failed, "resampled": [float(f) for f in resampled]}
 
 
 def calibrate_size(scan: Callable[..., Any], photos: Iterable[tuple[str, np.ndarray]], meta: Any,
