@@ -613,3 +613,31 @@ def test_timed_out_request_stops_its_inference_at_the_next_batch(model, photo):
         engine.close()
     assert (err.status, err.kind) == (504, "timeout") and "inference was stopped" in str(err)
     assert ended < full * 0.6, (ended, full)  # stopped near the deadline, not after the whole scan
+
+
+def test_service_applies_the_size_correction_from_the_model_metadata(model, photo, tmp_path):
+    import math
+
+    from fakedamage.runtime import Detector
+    from fakedamage.utils.onnx_io import write_model_metadata
+
+    sized = tmp_path / "sized.onnx"
+    sized.write_bytes(model.read_bytes())
+    plain = Detector(model)
+    meta = plain.meta.replace(size_slope=0.3, size_reference_pixels=64 * 64, scan="coarse_to_fine",
+                              tile_stride=plain.meta.tile_size // 2)
+    write_model_metadata(sized, meta)
+    big = _photo_png(photo, 900)
+    expected = Detector(sized).predict(big)
+    pixels = np.asarray(Image.open(io.BytesIO(big)).convert("RGB"))
+    raw = Detector(sized).scan(pixels)
+    dense = Detector(sized).scan(pixels, scan="dense")
+    assert expected.logit == pytest.approx(
+        (raw.pooled - 0.3 * math.log(900 * 900 / 4096)) / meta.temperature, abs=1e-9)
+    with serve(sized, tmp_path / "sized.log", "--workers", "1") as s:
+        info = s.get("/v1/model").json()
+        out = s.predict(big, "big.png", "image/png").json()
+    assert out["score"] == pytest.approx(expected.score, abs=1e-6) and out["logit"] == pytest.approx(expected.logit, abs=1e-5)
+    assert out["n_tiles"] == expected.n_tiles < len(dense.logits)  # coarse-to-fine scores fewer tiles
+    assert raw.pooled <= dense.pooled
+    assert info["limits"]["pixel_budget"] == 100_000_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..config import save_config
 from ..data.manifest import read_manifest
@@ -19,10 +19,15 @@ from ..utils.io import atomic_write_json
 __all__ = ["run_demo"]
 
 
-def _size_calibration(onnx_path: Path, weights: Path, rows: list, root: Path, cfg: Mapping[str, Any]) -> dict:
+def _size_calibration(onnx_path: Path, weights: Path, rows: list, root: Path, cfg: Mapping[str, Any],
+                      extra: Sequence[Any] = (), quality: int = 92) -> dict:
     """Fit the size correction and whole-photo threshold on genuine whole photos with the exported
     model (onnxruntime: several times faster than PyTorch on CPU here), then write them into the ONNX
-    metadata, its ``model.json`` and the checkpoint's sidecar, so every copy carries the same meta."""
+    metadata, its ``model.json`` and the checkpoint's sidecar, so every copy carries the same meta.
+
+    ``rows``: the ``val_whole`` genuine photos; ``extra``: offline photos the run does not use at all
+    (``PhotoSource``), JPEG-encoded at ``quality`` like the whole-photo claims.
+    """
     from ..models import load_checkpoint
     from ..models.checkpoint import update_sidecar_meta
     from ..runtime import Detector
@@ -32,8 +37,16 @@ def _size_calibration(onnx_path: Path, weights: Path, rows: list, root: Path, cf
     from ..whole_photos import calibrate_size
 
     det = Detector(onnx_path, providers=["CPUExecutionProvider"])
-    photos = ((r.source_id, load_image(root / r.path, max_pixels=60_000_000)) for r in rows)
-    new, summary = calibrate_size(det.scan, photos, det.meta, list(cfg["factors"]), float(cfg["target_fpr"]),
+    from ..data.photos import load_rgb
+    from ..data.whole import jpeg_roundtrip
+
+    def photos():
+        for r in rows:
+            yield r.source_id, load_image(root / r.path, max_pixels=60_000_000)
+        for p in extra:
+            yield p.name, jpeg_roundtrip(load_rgb(p.path, max_pixels=60_000_000), quality)
+
+    new, summary = calibrate_size(det.scan, photos(), det.meta, list(cfg["factors"]), float(cfg["target_fpr"]),
                                   int(cfg.get("max_pixels", 50_000_000)))
     with atomic_path(onnx_path) as tmp:
         tmp.write_bytes(onnx_path.read_bytes())
@@ -81,8 +94,16 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
     size_cal = None
     whole_val = [r for r in rows if r.split == "val_whole" and r.variant == "pristine"]
     if whole_val and cfg.get("size_calibration"):
-        stage(f"size calibration on {len(whole_val)} genuine whole validation photos (native and resampled)")
-        size_cal = _size_calibration(onnx_path, result.best, whole_val, manifest.parent, cfg["size_calibration"])
+        extra = []
+        if cfg["size_calibration"].get("unused_photos"):  # offline photos this run never touched
+            from .synth import select_photos
+
+            used = {r.source_id for r in rows}
+            extra = [p for p in select_photos({**cfg["data"]["photos"], "max_photos": None})[0] if p.name not in used]
+        stage(f"size calibration on {len(whole_val)} genuine whole validation photos and {len(extra)} unused "
+              "offline photos (native and resampled)")
+        size_cal = _size_calibration(onnx_path, result.best, whole_val, manifest.parent, cfg["size_calibration"],
+                                     extra, int(cfg["data"].get("whole_quality") or 92))
         meta = load_checkpoint(result.best)[1]
 
     stage("evaluate on held-out photos (test split; whole photos with the ONNX model)")
@@ -156,7 +177,7 @@ def run_demo(cfg: Mapping[str, Any]) -> dict:
     if size_cal:
         c = size_cal["calibration"]
         print(f"  size          slope {size_cal['size_slope']:.3f} logit per ln(area); threshold "
-              f"{size_cal['threshold']:.4f} on {c['images']} genuine whole images ({c['photos']} val photos, "
+              f"{size_cal['threshold']:.4f} on {c['images']} genuine whole images ({c['photos']} photos, "
               f"{c['megapixels'][0]}-{c['megapixels'][1]} MP): {c['false_positives']} flagged")
     whole = (metrics.get("whole_photos") or {}).get("bands") or []
     for b in whole:
