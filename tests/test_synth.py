@@ -359,8 +359,9 @@ def test_pipeline_split_by_source(pipeline):
     rows = read_manifest(pipeline["manifest"])
     by_source = {}
     for r in rows:
-        by_source.setdefault(r.source_id, set()).add(r.split)
+        by_source.setdefault(r.source_id, set()).add(r.split.removesuffix("_whole"))  # whole claims: same split
     assert all(len(s) == 1 for s in by_source.values()), "a source photo appears in two splits"
+    assert {r.split for r in rows if r.split.endswith("_whole")} == {"val_whole", "test_whole"}
     assert {"train", "val", "test"} <= {r.split for r in rows}
     assert {r.generator for r in rows if r.label} == {"taef2", "ae-nearest"}  # configs/experiment/smoke.yaml
 

@@ -8,7 +8,8 @@ Schema (:data:`SCHEMA`):
         ``inpaint_pasted`` | ``inpaint_full`` | ``reconstruction`` (label 1).
     generator: generator name (empty for reals).
     damage_type: ``crack`` | ``stain`` | ``scratch`` | ``tear`` | ``chip`` (empty for pristine/reconstruction).
-    source_id: the real photo the image derives from; splits never share one.
+    source_id: the real photo the image derives from; train / val / test never share one (a photo's
+        whole-photo claims are in ``<its split>_whole``).
     mask_path: edited-region mask PNG relative to the manifest folder (empty if none).
     prompt: text prompt of text-guided generators (empty otherwise).
     seed: per-item seed.
