@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast photos clean browser eval-assess
+.PHONY: setup demo test test-fast lint photos clean browser eval-assess
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,8 +40,24 @@ test: setup browser
 test-fast: setup browser
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# ruff (dev extra; settings in pyproject.toml); CI runs it after the tests
+lint: setup
+	$(BIN)/ruff check src tests scripts
+
+# Claim-assessment evaluation with the model and generators you name, e.g.
+#   make eval-assess MODEL=runs/demo/model.onnx
+#   make eval-assess MODEL=runs/demo/model.onnx GENERATORS=classical,ae AE_WEIGHTS=runs/demo/data/generators
+# MODEL=none evaluates provenance and references only; EVAL_OUT is the output folder.
+ifneq ($(filter eval-assess,$(MAKECMDGOALS)),)
+ifeq ($(strip $(MODEL)),)
+$(error make eval-assess needs MODEL=path/to/model.onnx, e.g. make eval-assess MODEL=runs/demo/model.onnx (MODEL=none: no detector))
+endif
+endif
+eval-assess: GENERATORS ?= classical
+eval-assess: EVAL_OUT ?= runs/assess_eval
 eval-assess: setup
-	$(BIN)/python scripts/eval_assess.py --model runs/demo/model.onnx --out runs/assess_eval
+	$(BIN)/python scripts/eval_assess.py --model "$(MODEL)" --generators "$(GENERATORS)" \
+	  $(if $(strip $(AE_WEIGHTS)),--ae-weights $(AE_WEIGHTS)) --out "$(EVAL_OUT)"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = ["python", "scripts/train_zoo.py", "--model", name]
         raw = argv if argv is not None else sys.argv[1:]
         skip = False
-        for i, tok in enumerate(raw):  # record the member's own command: the other options, --model replaced
+        for tok in raw:  # record the member's own command: the other options, --model replaced
             if skip:
                 skip = False
                 continue

@@ -19,7 +19,6 @@ from PIL import Image
 from conftest import REPO, claim_builders
 
 
-
 def _py(code: str, timeout: int = 180) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=timeout)
 
@@ -63,7 +62,7 @@ def files(build, tmp_path_factory) -> dict[str, Path]:
 def test_import_and_assess_are_torch_free(files):
     code = (
         "import sys\n"
-        "import fakedamage.assess, fakedamage.assess.cli, fakedamage.assess.report\n"
+        "import fakedamage.assess, fakedamage.assess.cli, fakedamage.assess.claim_report\n"
         "from fakedamage.assess import Assessor\n"
         "from fakedamage.assess.watermark import watermark_available\n"
         "assert watermark_available()\n"

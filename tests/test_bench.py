@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from fakedamage.bench import BenchConfig, generator_family, leave_one_out_rows, load_external, run_bench
 from fakedamage.data.dataset import resize_pair
 from fakedamage.data.manifest import read_manifest
+from fakedamage.generalisation import BenchConfig, generator_family, leave_one_out_rows, load_external, run_bench
 from fakedamage.train import DataConfig, ModelConfig, TrainerConfig
 
 

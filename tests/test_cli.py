@@ -66,7 +66,7 @@ def test_missing_manifest_is_one_line(tmp_path):
 
 
 def test_python_m_train_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "fakedamage.train", "--show", "trainer.epochs=2"],
+    proc = subprocess.run([sys.executable, "-m", "fakedamage", "train", "--show", "trainer.epochs=2"],
                                         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "epochs: 2" in proc.stdout
@@ -138,7 +138,7 @@ def test_predict_folder_with_corrupt_file_goes_on(pipeline, tmp_path):
     (tmp_path / "broken.jpg").write_bytes(imgs[0].read_bytes()[:300])
     proc = run_cli("predict", str(tmp_path), "--model", str(pipeline["onnx"]), check=False)
     assert proc.returncode == 1
-    assert len([l for l in proc.stdout.splitlines() if "score=" in l]) == 2
+    assert len([line for line in proc.stdout.splitlines() if "score=" in line]) == 2
     assert "broken.jpg" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -151,7 +151,7 @@ def test_predict_single_bad_file(pipeline, tmp_path, content):
     bad.write_bytes(content)
     proc = run_cli("predict", str(bad), "--model", str(pipeline["onnx"]), check=False)
     assert proc.returncode != 0
-    err = [l for l in proc.stderr.strip().splitlines() if l]
+    err = [line for line in proc.stderr.strip().splitlines() if line]
     assert err and "claim.jpg" in err[0] and "Traceback" not in proc.stderr
 
 

@@ -155,7 +155,6 @@ def test_generator_options_instantiate(option, tmp_path):
         assert sum(p.numel() for p in ConvAutoencoder(arch).parameters()) > 0
     elif kind == "import":
         from fakedamage.data.ingest import import_fakes
-
         from fakedamage.data.manifest import read_manifest
 
         shard, failures = import_fakes(spec["csv"], tmp_path / "data", synth_config(cfg["data"], 0))

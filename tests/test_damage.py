@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-import cv2
-
-from fakedamage.data.damage import COVERAGE_BOUNDS, DAMAGE_TYPES, make_damage_mask, mask_to_uint8, paint_damage
-from fakedamage.data.damage import _stain_subtype
+from fakedamage.data.damage import (
+    COVERAGE_BOUNDS,
+    DAMAGE_TYPES,
+    _stain_subtype,
+    make_damage_mask,
+    mask_to_uint8,
+    paint_damage,
+)
 from fakedamage.data.prompts import PROMPTS
 
 H = W = 256

@@ -34,7 +34,9 @@ def test_parity_on_real_photos_and_metadata(tmp_path, lite0):
     props = {p.key: p.value for p in proto.metadata_props}
     written = ModelMeta.from_json(props["fakedamage"])
     assert written.export_checks["parity"]["ok"] and written.created and written.precision == "fp32"
-    assert written.replace(created="", export_checks={}, git_commit=meta.git_commit) == meta
+    assert written.replace(created="", export_checks={}, git_commit=meta.git_commit, conformance_sha256="") == meta
+    conformance = (tmp_path / "m.conformance.json").read_bytes()
+    assert written.conformance_sha256 == __import__("hashlib").sha256(conformance).hexdigest()
     assert json.loads((tmp_path / "m.json").read_text())["tile_stride"] == 96
     # the graph carries normalisation: raw [0,1] tiles in, same logits as PyTorch out
     det = Detector(path)
@@ -57,7 +59,8 @@ def test_parity_failure_writes_nothing(tmp_path, lite0):
 def test_checkpoint_roundtrip_parity(pipeline):
     model, meta = load_checkpoint(pipeline["best"])
     det = Detector(pipeline["onnx"])
-    assert det.meta.replace(created=meta.created, export_checks=meta.export_checks, git_commit=meta.git_commit) == meta
+    assert det.meta.replace(created=meta.created, export_checks=meta.export_checks, git_commit=meta.git_commit,
+                            conformance_sha256="") == meta
     scorer = TorchScorer(model, meta)
     for img in real_photos():
         assert abs(det.predict(img).score - scorer(img)) <= 1e-4

@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import run_cli
 from fakedamage import ModelMeta
-from fakedamage.export import GateError, check_auc_gate, write_reduced_precision
+from fakedamage.export import GateError, check_gate, quantize_int8, write_reduced_precision
 from fakedamage.runtime import Detector
 
 
@@ -33,7 +33,7 @@ def client_score(onnx_path, image: np.ndarray) -> tuple[float, np.ndarray]:
     h, w = image.shape[:2]
     ph, pw = max(0, t - h), max(0, t - w)
     if ph or pw:
-        image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect" if (ph < h and pw < w) else "edge")
+        image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge")  # the spec's pad rule (format 3)
     H, W = image.shape[:2]
 
     def axis(n):
@@ -45,11 +45,13 @@ def client_score(onnx_path, image: np.ndarray) -> tuple[float, np.ndarray]:
     logits, maps = sess.run([m["output_names"][0], "mask"], {m["input_name"]: x})
     z = logits.reshape(-1).astype(np.float64)
     pooled = {"max": z.max(), "mean": z.mean(), "topk": np.sort(z)[-m["topk"]:].mean()}[m["aggregation"]]
-    total, count = np.zeros((H, W)), np.zeros((H, W))
+    wt = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(t) + 0.5) / t)  # the recipe's Hann blend
+    win = np.outer(wt, wt)
+    total, weight = np.zeros((H, W)), np.zeros((H, W))
     for mp, (y, x_) in zip(maps[:, 0], origins):
-        total[y:y + t, x_:x_ + t] += mp
-        count[y:y + t, x_:x_ + t] += 1
-    return 1 / (1 + np.exp(-pooled / m["temperature"])), (total / count)[:h, :w]
+        total[y:y + t, x_:x_ + t] += win * mp
+        weight[y:y + t, x_:x_ + t] += win
+    return 1 / (1 + np.exp(-pooled / m["temperature"])), (total / weight)[:h, :w]
 
 
 def test_metadata_is_complete_json_and_round_trips(pipeline):
@@ -92,20 +94,19 @@ def test_runtime_heatmap_matches_pytorch(pipeline):
     assert not pred.heatmap.flags.writeable and det.predict(img).heatmap is None
 
 
-def test_int8_export_is_gated_and_carries_its_metadata(pipeline, tmp_path):
+def test_int8_export_of_the_pipeline_model_is_gated(pipeline, tmp_path):
+    """The reduced copy of the CLI-trained model: an impossible gate rejects it with one line naming the
+    check, and writes nothing. (The documented tolerances are checked on a real detector in
+    test_quantize.py; four photos are too few to hold this barely-trained model to them.)"""
     fp32 = tmp_path / "model.onnx"
     shutil.copy(pipeline["onnx"], fp32)
     imgs, labels = photos(), [0, 1, 0, 1]
-    with pytest.raises(GateError, match=r"int8 validation AUC .* not written"):
-        write_reduced_precision(fp32, "int8", imgs, labels, imgs, tolerance=-1.0)
-    assert not (tmp_path / "model.int8.onnx").exists()
-    out, gate = write_reduced_precision(fp32, "int8", imgs, labels, imgs, tolerance=1.0)
-    assert out.name == "model.int8.onnx" and gate.ok
-    det = Detector(out)
-    assert det.meta.precision == "int8" and det.meta.export_checks["int8_auc_gate"]["n_images"] == 4
-    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # static QDQ
-    assert abs(det.predict(imgs[0]).score - Detector(fp32).predict(imgs[0]).score) < 0.5
+    with pytest.raises(GateError) as e:
+        write_reduced_precision(fp32, "int8", imgs, labels, imgs, auc_tolerance=-1.0)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.endswith("not written") and "int8 copy fails its gate on 4 validation images" in msg
+    assert "validation AUC" in msg and "allowed ±-1" in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
     with pytest.raises(ValueError, match="fp16 export needs a CUDA GPU"):
         write_reduced_precision(fp32, "fp16", imgs, labels)
 
@@ -122,8 +123,8 @@ def test_auc_gate_sees_a_broken_model(pipeline, tmp_path):
     g.node.append(oh.make_node("Neg", [old + "_raw"], [old]))
     broken = tmp_path / "broken.onnx"
     onnx.save(proto, str(broken))
-    from fakedamage.runtime.image_io import load_image
     from fakedamage.data.manifest import read_manifest
+    from fakedamage.runtime.image_io import load_image
 
     rows = read_manifest(pipeline["manifest"], splits=["train", "val", "test"])
     rows = [r for r in rows if r.label == 0][:6] + [r for r in rows if r.label == 1][:6]
@@ -131,9 +132,11 @@ def test_auc_gate_sees_a_broken_model(pipeline, tmp_path):
     t = Detector(pipeline["onnx"]).meta.tile_size
     imgs = [load_image(pipeline["manifest"].parent / r.path)[:t, :t] for r in rows]
     assert all(im.shape[:2] == (t, t) for im in imgs)
-    gate = check_auc_gate(pipeline["onnx"], broken, imgs, [r.label for r in rows], "int8", 0.01)
+    gate = check_gate(pipeline["onnx"], broken, imgs, [r.label for r in rows], "int8")
     assert gate.auc == pytest.approx(1 - gate.auc_fp32, abs=1e-9)
-    assert gate.ok == (abs(1 - 2 * gate.auc_fp32) <= 0.01)
+    assert any(f.startswith("validation AUC") for f in gate.failures()) == (abs(1 - 2 * gate.auc_fp32) > 0.01)
+    # recalibrated, the negated model still keeps fp32's false-positive count on these reals
+    assert gate.fpr <= gate.fpr_fp32 and gate.n_real == 6
 
 
 def test_predict_saves_heatmap_overlays(pipeline, tmp_path):
@@ -152,7 +155,12 @@ def test_predict_saves_heatmap_overlays(pipeline, tmp_path):
 def test_benchmark_prints_engines_side_by_side(pipeline, tmp_path):
     fp32 = tmp_path / "model.onnx"
     shutil.copy(pipeline["onnx"], fp32)
-    write_reduced_precision(fp32, "int8", photos(), [0, 1, 0, 1], photos(), tolerance=1.0)
+    # any int8 file will do for the speed rows (the gate is tested elsewhere): quantise without it
+    from fakedamage.utils.onnx_io import write_model_metadata
+
+    meta = Detector(fp32).meta
+    quantize_int8(fp32, tmp_path / "model.int8.onnx", photos(), meta)
+    write_model_metadata(tmp_path / "model.int8.onnx", meta.replace(precision="int8"))
     out = tmp_path / "bench.json"
     proc = run_cli("benchmark", f"model={fp32}", f"weights={pipeline['best']}", "seconds=0.2", "batch_sizes=[1,4]",
                    f"out={out}")

@@ -2,7 +2,6 @@
 
 import math
 
-
 import pytest
 
 from fakedamage.metrics import binary_metrics, equal_error_rate, expected_calibration_error, tpr_at_fpr

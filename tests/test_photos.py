@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fakedamage.data.photos import SOURCES, PhotoSource, find_offline_photos, load_rgb, write_sources_csv
-from fakedamage.data.photos import _FINDERS  # the finders themselves, to test the denylists before filtering
+from fakedamage.data.photos import (
+    _FINDERS,  # the finders themselves, to test the denylists before filtering
+    SOURCES,
+    PhotoSource,
+    find_offline_photos,
+    load_rgb,
+    write_sources_csv,
+)
 
 
 @pytest.fixture(scope="module")

@@ -427,6 +427,21 @@ def _mean_scorer(calls: list[int] | None = None):
     return score
 
 
+def _hann_stitch_float64(maps: np.ndarray, origins, height: int, width: int) -> np.ndarray:
+    """Independent float64 reference of the stitching spec (the formula of ``blend_window``'s docstring):
+    per pixel sum_k W_k map_k / sum_k W_k, W = outer(w, w), w(i) = 0.5 - 0.5 cos(2 pi (i + 0.5) / T)."""
+    maps = np.asarray(maps, np.float64)
+    t = maps.shape[-1]
+    w1 = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(t) + 0.5) / t)
+    win = np.outer(w1, w1)
+    ph, pw = max(height, max(y for y, _ in origins) + t), max(width, max(x for _, x in origins) + t)
+    num, den = np.zeros((ph, pw)), np.zeros((ph, pw))
+    for m, (y, x) in zip(maps.reshape(len(origins), t, t), origins):
+        num[y : y + t, x : x + t] += win * m
+        den[y : y + t, x : x + t] += win
+    return (num / den)[:height, :width]
+
+
 @pytest.mark.parametrize("batch", [1, 7, 16, 1000])
 def test_batched_scan_equals_all_at_once_tiling(coffee_jpg: Path, batch: int) -> None:
     from fakedamage.runtime.tiling import scan_image, stitch_tiles
@@ -435,6 +450,7 @@ def test_batched_scan_equals_all_at_once_tiling(coffee_jpg: Path, batch: int) ->
     tiles, origins = extract_tiles(image, 128, 64)  # the old path: every tile at once
     ref_logits, ref_maps = _mean_scorer()(tiles, True)
     ref_heat = stitch_tiles(ref_maps, origins, *image.shape[:2])
+    np.testing.assert_allclose(ref_heat, _hann_stitch_float64(ref_maps, origins, *image.shape[:2]), rtol=0, atol=2e-6)
     calls: list[int] = []
     res = scan_image(image, _mean_scorer(calls), tile_size=128, tile_stride=64, batch_size=batch, with_map=True)
     assert res.origins == origins
@@ -442,6 +458,88 @@ def test_batched_scan_equals_all_at_once_tiling(coffee_jpg: Path, batch: int) ->
     np.testing.assert_allclose(res.heatmap, ref_heat, rtol=0, atol=1e-6)
     assert res.pooled == pool_logits(ref_logits, "max") and res.adjusted == res.pooled
     assert max(calls) <= batch and sum(calls) == len(origins)
+
+
+def test_blend_window_is_the_documented_hann_window() -> None:
+    from fakedamage.runtime.tiling import blend_window
+
+    for t in (1, 2, 7, 64, 128):
+        w = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(t) + 0.5) / t)
+        win = blend_window(t)
+        assert win.dtype == np.float32 and win.shape == (t, t)
+        np.testing.assert_array_equal(win, np.outer(w, w).astype(np.float32))
+        assert win.min() > 0  # never zero: a border pixel covered by one tile keeps that tile's value
+    w = blend_window(64).astype(np.float64)  # at stride T/2 the four overlapping windows sum to 1: a pure cross-fade
+    np.testing.assert_allclose(w[:32, :32] + w[32:, :32] + w[:32, 32:] + w[32:, 32:], 1.0, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("stride", [16, 32, 48, 64])
+def test_constant_tile_maps_stitch_to_a_constant_heatmap(stride: int) -> None:
+    from fakedamage.runtime.tiling import stitch_tiles, tile_origins
+
+    h, w, t = 150, 221, 64  # irregular: the last tile of each axis is aligned to the far edge
+    origins = tile_origins(h, w, t, stride)
+    for c in (0.0, 0.37, 1.0):
+        heat = stitch_tiles(np.full((len(origins), 1, t, t), c, np.float32), origins, h, w)
+        assert heat.shape == (h, w) and heat.dtype == np.float32
+        np.testing.assert_allclose(heat, c, rtol=0, atol=1e-6)  # no seams, no border roll-off
+
+
+@pytest.mark.parametrize("offset", [32, 20, 48])
+def test_two_overlapping_tiles_cross_fade_smoothly(offset: int) -> None:
+    from fakedamage.runtime.tiling import stitch_tiles
+
+    t, lo, hi = 64, 0.2, 0.9
+    maps = np.stack([np.full((t, t), lo), np.full((t, t), hi)]).astype(np.float32)
+    heat = stitch_tiles(maps, [(0, 0), (0, offset)], t, t + offset)
+    np.testing.assert_allclose(heat, np.broadcast_to(heat[:1], heat.shape), rtol=0, atol=1e-6)  # every row the same (the y weights cancel)
+    row = heat[0].astype(np.float64)
+    np.testing.assert_allclose(row[:offset], lo, rtol=0, atol=1e-6)  # covered by the first tile only
+    np.testing.assert_allclose(row[t:], hi, rtol=0, atol=1e-6)  # covered by the second tile only
+    steps = np.diff(row)
+    assert steps.min() >= -1e-6  # monotone from lo to hi
+    overlap = t - offset
+    # a gradual fade: at most a few times the slope of a straight ramp over the overlap (pi/2 times at T/2)
+    assert steps.max() <= 2.5 * (hi - lo) / overlap, (steps.max(), (hi - lo) / overlap)
+    assert steps[offset - 1] < 0.01 * (hi - lo) and steps[t - 1] < 0.01 * (hi - lo)  # the tile edges themselves
+    # the old plain average jumped by half the difference at both edges
+    assert (hi - lo) / 2 > 10 * max(steps[offset - 1], steps[t - 1])
+
+
+def test_scan_heatmap_has_no_tile_seams_with_a_real_conv_net(coffee_jpg: Path) -> None:
+    """A small zero-padded conv net (its output drifts near tile borders, as real ones do) on a real
+    photo: with plain averaging the heatmap jumps at tile edges; blended, edges look like any column."""
+    torch = pytest.importorskip("torch")
+    from fakedamage.runtime.tiling import scan_image
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5, padding=2), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 1, 5, padding=2)).eval()
+
+    def score(tiles: np.ndarray, with_map: bool):
+        with torch.no_grad():
+            m = torch.sigmoid(net(torch.from_numpy(tiles)))[:, 0].numpy()
+        return m.mean(axis=(1, 2)), (m if with_map else None)
+
+    image = load_image(coffee_jpg)  # 400 x 600
+    t, stride = 64, 32
+    res = scan_image(image, score, tile_size=t, tile_stride=stride, batch_size=16, with_map=True)
+    ph, pw = image.shape[:2]
+    total, count = np.zeros((ph, pw)), np.zeros((ph, pw))  # the old stitching, for contrast
+    _, maps = score(extract_tiles(image, t, stride)[0], True)
+    for m, (y, x) in zip(maps, res.origins):
+        total[y : y + t, x : x + t] += m
+        count[y : y + t, x : x + t] += 1
+    averaged = total / count
+
+    def seam_ratio(heat: np.ndarray) -> float:
+        dx = np.abs(np.diff(heat.astype(np.float64), axis=1)).mean(axis=0)  # mean jump between columns x, x+1
+        edges = sorted({x - 1 for _, x in res.origins if x > 0} | {x + t - 1 for _, x in res.origins if x + t < pw})
+        inner = np.setdiff1d(np.arange(dx.size), edges)
+        return float(dx[edges].mean() / dx[inner].mean())
+
+    assert seam_ratio(averaged) > 2.0  # the artefact this guards against is real for this net
+    assert seam_ratio(res.heatmap) < 1.15, seam_ratio(res.heatmap)
 
 
 def test_coarse_to_fine_scores_the_dense_tiles_around_the_best_coarse_ones(coffee_jpg: Path) -> None:

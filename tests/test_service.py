@@ -271,7 +271,7 @@ def test_admission_is_bounded_503_when_full(model):
     from fakedamage.service.config import ServiceConfig
     from fakedamage.service.engine import Engine
     from fakedamage.service.errors import ServiceError
-    from fakedamage.service.metrics import ServiceMetrics
+    from fakedamage.service.prometheus import ServiceMetrics
 
     engine = Engine(Detector(model), ServiceConfig(model=model, queue_size=2, workers=1), ServiceMetrics("id", "v", "b"),
                     "id")
@@ -534,7 +534,7 @@ def _engine(model: Path, **cfg: Any):
     from fakedamage.runtime import Detector
     from fakedamage.service.config import ServiceConfig
     from fakedamage.service.engine import Engine
-    from fakedamage.service.metrics import ServiceMetrics
+    from fakedamage.service.prometheus import ServiceMetrics
 
     config = ServiceConfig(model=model, **cfg)
     det = Detector(model, max_pixels=config.max_pixels, batch_size=4)

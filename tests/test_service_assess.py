@@ -249,3 +249,57 @@ def test_api_key_and_timeout(pipeline, claims, tmp_path):
         assert "0.001 s limit" in assert_error(resp, 504, "timeout")["message"]
         assert s.get("/healthz").status == 200
     assert s.proc.returncode == 0
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # Pillow's own words on the corrupt EXIF below
+def test_worker_threads_assess_concurrently_with_sequential_results(pipeline, claims):
+    """The service's worker threads assess claims at the same time (no lock around an assessment): a
+    barrier inside every assessment only opens when all three are in flight at once; the results equal
+    the sequential ones, and the claim with corrupt EXIF still has its ``metadata_error`` item."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fakedamage.assess import load_config
+    from fakedamage.runtime import Detector
+    from fakedamage.service.claims import ClaimAssessor, ReferenceUpload
+    from fakedamage.service.config import ServiceConfig
+    from fakedamage.service.prometheus import ServiceMetrics
+
+    corrupt = _jpeg(claims["listing_array"])
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(corrupt)).save(buf, format="JPEG", quality=92,
+                                         exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff" + b"\x00" * 20)
+    listing = [ReferenceUpload("listing.jpg", claims["listing"])]
+    jobs = {"derived": (claims["derived"], listing), "corrupt_exif": (buf.getvalue(), listing),
+            "unrelated": (claims["unrelated"], listing)}
+    detector = Detector(pipeline["onnx"], threads=1)  # one intra-op thread: bit-identical scores in any thread
+    config = ServiceConfig(model=pipeline["onnx"], max_pixels=4_000_000, workers=len(jobs))
+
+    def make(cls: type[ClaimAssessor]) -> ClaimAssessor:
+        return cls(detector, config, load_config(), ServiceMetrics("test", "0", "test"))
+
+    def result(assessor: ClaimAssessor, name: str) -> dict[str, Any]:
+        claim, refs = jobs[name]
+        out = assessor.assess(claim, f"{name}.jpg", refs, include_maps=True)["assessment"]
+        out.pop("timings_ms")
+        for e in out["evidence"]:
+            e["details"].pop("timings_ms", None)
+        return out
+
+    sequential = {name: result(make(ClaimAssessor), name) for name in jobs}
+    barrier = threading.Barrier(len(jobs))
+
+    class Overlapping(ClaimAssessor):
+        def _references(self, refs):  # noqa: ANN001, ANN202 - runs inside every assessment
+            barrier.wait(timeout=120)  # BrokenBarrierError if assessments were serialised
+            return super()._references(refs)
+
+    overlapping = make(Overlapping)
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        concurrent = dict(zip(jobs, pool.map(lambda name: result(overlapping, name), jobs)))
+    assert concurrent == sequential
+    kinds = {name: [e["kind"] for e in a["evidence"]] for name, a in concurrent.items()}
+    assert kinds["derived"][-1] == "reference_match" and kinds["unrelated"][-1] == "independent_photo"
+    errors = [e for e in concurrent["corrupt_exif"]["evidence"] if e["kind"] == "metadata_error"]
+    assert len(errors) == 1 and "EXIF metadata is corrupt" in errors[0]["explanation"]
+    assert all("metadata_error" not in kinds[name] for name in ("derived", "unrelated"))

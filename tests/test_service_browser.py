@@ -130,8 +130,8 @@ def test_review_page_assesses_a_claim_against_listing_photos(page_server, browse
     import numpy as np
     import skimage.data
 
-    from fakedamage.data.generators import ClassicalGenerator
     from conftest import claim_builders
+    from fakedamage.data.generators import ClassicalGenerator
     from test_service_assess import _jpeg
 
     build = claim_builders()

@@ -22,8 +22,14 @@ from fakedamage.data.generators import DECODERS, ClassicalGenerator, ConvAutoenc
 from fakedamage.data.generators.autoencoder import AutoencoderConfig, load_autoencoder, save_autoencoder
 from fakedamage.data.manifest import SCHEMA, VARIANT_LABELS, read_manifest, write_manifest
 from fakedamage.data.photos import PhotoSource, dedupe_photos, photos_from_dirs
-from fakedamage.data.synth import (SynthConfig, content_aligned_pair, paste_back, simulate_capture, split_sources,
-                                  synthesize)
+from fakedamage.data.synth import (
+    SynthConfig,
+    content_aligned_pair,
+    paste_back,
+    simulate_capture,
+    split_sources,
+    synthesize,
+)
 
 
 def crop_of_coffee(size=128):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -84,18 +83,41 @@ def test_small_model_overfits_a_tiny_set(pipeline, tmp_path):
     assert result.best_metrics["auc"] == 1.0
 
 
+def _overrides(run: Path, manifest: Path, *extra: str) -> list[str]:
+    return ["experiment=smoke", f"run_dir={run}", f"data.manifest={manifest}", "trainer.epochs=2",
+            "trainer.deterministic=true", "trainer.device=cpu", "trainer.tensorboard=false", "trainer.warmup_epochs=1",
+            *extra]
+
+
 def _train_cmd(run: Path, manifest: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "fakedamage.train", "experiment=smoke", f"run_dir={run}",
-            f"data.manifest={manifest}", "trainer.epochs=2", "trainer.deterministic=true", "trainer.device=cpu",
-            "trainer.tensorboard=false", "trainer.warmup_epochs=1", *extra]
+    return [sys.executable, "-m", "fakedamage", "train", *_overrides(run, manifest, *extra)]
+
+
+# The same run as `fakedamage train`, through the library, with an epoch callback that SIGKILLs the
+# process right after the epoch's checkpoints are written (what a preempted job looks like).
+_KILLED_AFTER_EPOCH = """
+import os, signal, sys
+from fakedamage.config import compose_config
+from fakedamage.train import configs_from_dict, fit
+
+kill_after, overrides = int(sys.argv[1]), sys.argv[2:]
+cfg = compose_config("train", overrides)
+data, model, trainer = configs_from_dict(cfg)
+
+def kill(epoch, row):
+    if epoch == kill_after:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+fit(data, model, trainer, cfg["run_dir"], config=cfg, on_epoch_end=kill)
+"""
 
 
 def test_resume_after_sigkill_equals_uninterrupted_training(pipeline, tmp_path):
     manifest = pipeline["manifest"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run(_train_cmd(whole, manifest), check=True, capture_output=True, timeout=300, cwd=REPO)
-    env = {**os.environ, "FAKEDAMAGE_FAULT_AFTER_EPOCH": "1"}
-    proc = subprocess.run(_train_cmd(killed, manifest), env=env, capture_output=True, timeout=300, cwd=REPO)
+    proc = subprocess.run([sys.executable, "-c", _KILLED_AFTER_EPOCH, "1", *_overrides(killed, manifest)],
+                          capture_output=True, timeout=300, cwd=REPO)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert json.loads((killed / "weights" / "last.json").read_text())["epoch"] == 1
     load_checkpoint(killed / "weights" / "last.safetensors")  # the kill left a loadable `last`
@@ -118,7 +140,7 @@ def test_resume_after_sigkill_equals_uninterrupted_training(pipeline, tmp_path):
 def test_torchrun_two_cpu_processes_match_single_process_keys(pipeline, tmp_path):
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "fakedamage.train", "experiment=smoke", f"run_dir={run}", f"data.manifest={pipeline['manifest']}",
+           "-m", "fakedamage", "train", "experiment=smoke", f"run_dir={run}", f"data.manifest={pipeline['manifest']}",
            "trainer.device=cpu", "trainer.threads=1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -9,11 +9,22 @@ import pytest
 import torch
 
 from fakedamage.data.generators.base import create_generator, list_generators
-from fakedamage.data.generators.inpainter import (InpainterConfig, InpainterGenerator, LaMaInpainter, degrade_guide,
-                                                  inpainter_input)
+from fakedamage.data.generators.inpainter import (
+    InpainterConfig,
+    InpainterGenerator,
+    LaMaInpainter,
+    degrade_guide,
+    inpainter_input,
+)
 from fakedamage.data.generators.ldm import UPSAMPLERS, LDMAutoencoder, LDMConfig, LDMGenerator, _spans, run_tiled
-from fakedamage.data.generators.zoo import (MEMBERS, list_zoo, load_zoo_member, member_path, read_zoo_metadata,
-                                            save_zoo_weights)
+from fakedamage.data.generators.zoo import (
+    MEMBERS,
+    list_zoo,
+    load_zoo_member,
+    member_path,
+    read_zoo_metadata,
+    save_zoo_weights,
+)
 from fakedamage.data.generators.zoo_losses import NLayerDiscriminator, PerceptualLoss, adaptive_weight, hinge_d_loss
 
 TINY = dict(channels=(8, 8, 16, 16), groups=4)

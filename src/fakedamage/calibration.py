@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
+from .errors import UsageError
+from .runtime.tiling import sigmoid
+
 __all__ = ["fit_temperature", "threshold_at_fpr", "fpr_upper_bound", "min_reals_for", "Calibration", "calibrate",
-           "window_maxima", "fit_size_slope"]
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+           "window_maxima", "fit_size_slope", "calibrate_checkpoint"]
 
 
 def fit_temperature(logits: Sequence[float], labels: Sequence[int], bounds: tuple[float, float] = (0.05, 20.0)) -> float:
@@ -44,7 +44,7 @@ def fit_temperature(logits: Sequence[float], labels: Sequence[int], bounds: tupl
         return 1.0
 
     def nll(log_t: float) -> float:
-        p = np.clip(_sigmoid(z / math.exp(log_t)), 1e-12, 1 - 1e-12)
+        p = np.clip(sigmoid(z / math.exp(log_t)), 1e-12, 1 - 1e-12)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
     res = minimize_scalar(nll, bounds=(math.log(bounds[0]), math.log(bounds[1])), method="bounded")
@@ -70,9 +70,9 @@ def threshold_at_fpr(real_scores: Sequence[float], target_fpr: float = 0.01,
     """
     s = np.sort(np.asarray(real_scores, dtype=np.float64))[::-1]
     if s.size == 0:
-        raise ValueError("threshold_at_fpr needs real images")
+        raise UsageError("threshold_at_fpr needs real images")
     if not 0 <= target_fpr < 1:
-        raise ValueError(f"target_fpr must be in [0, 1), got {target_fpr}")
+        raise UsageError(f"target_fpr must be in [0, 1), got {target_fpr}")
     k = int(math.floor(target_fpr * s.size + 1e-9))
     above = np.asarray(all_scores if all_scores is not None else [], dtype=np.float64)
     above = above[above > s[k]]
@@ -98,7 +98,9 @@ def fpr_upper_bound(n_real: int, n_false_positive: int, confidence: float = 0.95
 
 def min_reals_for(target_fpr: float, confidence: float = 0.95) -> int:
     """Fewest reals with no false positive whose :func:`fpr_upper_bound` is at most ``target_fpr``
-    (about ``3 / target_fpr``: 299 for 1 %)."""
+    (about ``3 / target_fpr``: 299 for 1 %). A zero target can never be certified: no count suffices."""
+    if target_fpr <= 0:
+        return math.inf  # type: ignore[return-value]
     return int(math.ceil(math.log(1 - confidence) / math.log(1 - target_fpr)))
 
 
@@ -142,7 +144,7 @@ def calibrate(logits: Sequence[float], labels: Sequence[int], target_fpr: float 
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(labels, dtype=int)
     t = fit_temperature(z, y) if temperature else 1.0
-    p = _sigmoid(z / t)
+    p = sigmoid(z / t)
     thr = threshold_at_fpr(p[y == 0], target_fpr, all_scores=p)
     fpr = float((p[y == 0] >= thr).mean())
     tpr = float((p[y == 1] >= thr).mean()) if (y == 1).any() else float("nan")
@@ -203,7 +205,31 @@ def fit_size_slope(pairs_by_photo: Sequence[Sequence[tuple[float, float]]]) -> f
         xs.append(a[:, 0] - a[:, 0].mean())
         ys.append(a[:, 1] - a[:, 1].mean())
     if not xs:
-        raise ValueError("fit_size_slope needs photos of at least 2x2 tiles")
+        raise UsageError("fit_size_slope needs photos of at least 2x2 tiles")
     x, y = np.concatenate(xs), np.concatenate(ys)
     den = float((x * x).sum())
     return max(0.0, float((x * y).sum()) / den) if den > 0 else 0.0
+
+
+def calibrate_checkpoint(path: str | Path, samples: Sequence[Any], root: str | Path, target_fpr: float = 0.01,
+                         device: Any = "cpu") -> Calibration:
+    """Fit temperature and a threshold for ``target_fpr`` on ``samples`` (manifest rows of a
+    calibration split, images under ``root``) with the checkpoint at ``path``, and write them into its
+    metadata (sidecar rewritten atomically, weights unchanged). Needs the training extra (torch).
+
+    Returns:
+        The :class:`Calibration`.
+    """
+    from .evaluate import evaluate_samples
+    from .models import load_checkpoint
+    from .models.checkpoint import update_sidecar_meta
+    from .scorers import TorchScorer
+
+    path = Path(path)
+    model, meta = load_checkpoint(path, device)
+    rows = evaluate_samples(TorchScorer(model, meta.replace(temperature=1.0), device), samples, root)
+    cal = calibrate([r["logit"] for r in rows], [r["label"] for r in rows], target_fpr,
+                    groups=[r["source_id"] for r in rows])
+    update_sidecar_meta(path, meta.replace(temperature=cal.temperature, threshold=cal.threshold),
+                        calibration=cal.to_dict())
+    return cal

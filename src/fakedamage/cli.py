@@ -4,7 +4,7 @@
     fakedamage synth data.root=data/mine              # make a dataset
     fakedamage train data.manifest=data/mine/manifest.parquet trainer.epochs=3
     fakedamage train name=x resume=true               # continue a killed run at the same step
-    torchrun --nproc_per_node 2 -m fakedamage.train   # DDP
+    torchrun --nproc_per_node 2 -m fakedamage train   # DDP
     fakedamage calibrate weights=runs/train/weights/best.safetensors data.manifest=... split=val
     fakedamage eval weights=runs/train/weights/best.safetensors data.manifest=...
     fakedamage bench data.manifest=runs/demo/data/manifest.parquet   # leave-one-generator-out
@@ -13,8 +13,9 @@
     fakedamage benchmark model=runs/train/model.onnx   # ORT fp32 / int8 / PyTorch speed
     fakedamage serve --model runs/train/model.onnx --host 127.0.0.1 --port 8000   # review API + page
     fakedamage assess claim.jpg --model runs/train/model.onnx --ref listing.jpg --html review.html
+    fakedamage verify-client runs/train/model.conformance.json -- node clients/js/score.js runs/train/model.onnx
 
-``predict``, ``serve`` and ``assess`` import no torch. Configured verbs take Hydra overrides; ``--show``
+``predict``, ``serve``, ``assess`` and ``verify-client`` import no torch. Configured verbs take Hydra overrides; ``--show``
 prints the composed config and exits.
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 __all__ = ["main", "VERBS"]
 
@@ -40,6 +41,7 @@ VERBS: dict[str, str] = {
     "serve": "HTTP review service: JSON API, metrics and a review page for an ONNX model (torch-free)",
     "assess": "assess a refund claim: provenance labels, the merchant's photos, the detector (torch-free)",
     "benchmark": "speed of ORT fp32, ORT int8 and PyTorch eager on the same weights, side by side",
+    "verify-client": "check a client in any language against a model's conformance vectors (torch-free)",
 }
 #: ``key=value`` aliases per verb: ``model=`` names a file for these verbs, while Hydra would read
 #: it as the ``model`` config group.
@@ -103,6 +105,61 @@ def _main_parser() -> argparse.ArgumentParser:
     return p
 
 
+def call_runner(runner: Callable[[dict], Any], cfg: dict) -> int:
+    """Run a configured verb's runner and map the errors a user can fix to one line on stderr.
+
+    :class:`~fakedamage.errors.FakedamageError` (bad config, unreadable input, failed gate, ...) and
+    ``FileNotFoundError`` print ``error: <first line>`` and return 1; Ctrl-C returns 130 (finished
+    work is kept). Anything else is a bug in fakedamage and propagates with its traceback.
+    """
+    from .errors import FakedamageError
+
+    try:
+        runner(cfg)
+    except (FakedamageError, FileNotFoundError) as e:
+        return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__, 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted; finished work is kept (rerun the same command to resume)", 130)
+    return 0
+
+
+def _verify_client(rest: list[str]) -> int:
+    """``fakedamage verify-client VECTORS -- COMMAND...``: run a client on the conformance vectors."""
+    from pathlib import Path
+
+    from .conformance import load_conformance, verify_client
+    from .errors import FakedamageError
+
+    command = rest[rest.index("--") + 1 :] if "--" in rest else []
+    own = rest[: rest.index("--")] if "--" in rest else rest
+    vp = argparse.ArgumentParser(
+        prog="fakedamage verify-client", description=VERBS["verify-client"],
+        epilog="example: fakedamage verify-client runs/demo/model.conformance.json -- "
+               "node clients/js/score.js runs/demo/model.onnx\n"
+               "The command gets the vector files appended and must print CSV 'path,score,is_fake'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    vp.add_argument("vectors", help="model.conformance.json, or the .onnx model (its conformance file beside it)")
+    vp.add_argument("--command", default=None, help="the client command as one string (or give it after --)")
+    vp.add_argument("--timeout", type=float, default=600.0, help="seconds the client may take (default 600)")
+    args = vp.parse_args(own)
+    cmd = args.command or command
+    if not cmd:
+        vp.error("give the client command after -- (or --command)")
+    vectors = Path(args.vectors)
+    if vectors.suffix == ".onnx":
+        vectors = vectors.with_name(vectors.stem + ".conformance.json")
+    try:
+        doc = load_conformance(vectors)
+        report = verify_client(vectors, cmd, timeout=args.timeout)
+    except (FakedamageError, FileNotFoundError) as e:
+        return _fail(str(e).splitlines()[0], 1)
+    print(report.table())
+    ok = sum(r["ok"] for r in report.rows)
+    print(f"{ok}/{len(report.rows)} vectors agree (PNG within {doc['png_score_tolerance']:g}, JPEG within "
+          f"{doc['jpeg_score_tolerance']:g}, same verdicts): {'PASS' if report.passed else 'FAIL'}")
+    return 0 if report.passed else 1
+
+
 def _fail(msg: str, code: int) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return code
@@ -137,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         sp = argparse.ArgumentParser(prog="fakedamage serve", description=VERBS["serve"])
         add_serve_arguments(sp)
         return run_serve(**vars(sp.parse_args(rest)))
+    if verb == "verify-client":
+        return _verify_client(rest)
     if verb == "assess":
         from .assess.cli import add_assess_arguments, run_assess
 
@@ -167,20 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(OmegaConf.to_yaml(OmegaConf.create(cfg)))
         return 0
-    from .export import GateError, ParityError
-    from .runtime.image_io import ImageDecodeError
-
-    try:
-        from .models.factory import PretrainedLoadError
-    except ImportError:  # runtime-only install: the configured verbs need the train extra anyway
-        PretrainedLoadError = ValueError  # noqa: N806
-    try:
-        _runner(verb)(cfg)
-    except (FileNotFoundError, ValueError, ParityError, GateError, ImageDecodeError, PretrainedLoadError) as e:
-        return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__, 1)
-    except KeyboardInterrupt:
-        return _fail("interrupted; finished work is kept (rerun the same command to resume)", 130)
-    return 0
+    return call_runner(_runner(verb), cfg)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Compose Hydra configs for the command-line verbs, with friendly errors.
 
-Only entry points (:mod:`fakedamage.cli`, ``python -m fakedamage.train``) call
+Only entry points (:mod:`fakedamage.cli`, ``python -m fakedamage``) call
 this module; library code takes plain arguments and dataclasses. Hydra is imported
 lazily, and initialised only inside :func:`compose_config`'s context.
 """
@@ -13,13 +13,15 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .errors import UsageError
+
 __all__ = ["ConfigError", "config_dir", "compose_config", "save_config", "CONFIG_NAMES"]
 
 #: Root configs, one per configured verb.
 CONFIG_NAMES = ("synth", "train", "calibrate", "calibrate_photos", "eval", "bench", "export", "benchmark", "demo")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A bad override or an incomplete config; the message is one line with the fix."""
 
 

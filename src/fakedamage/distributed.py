@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from .errors import UsageError
+
 __all__ = ["DistInfo", "init_distributed", "resolve_device", "all_gather_objects", "all_reduce_sum", "barrier", "cleanup"]
 
 
@@ -43,7 +45,7 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"trainer.device={device} but no CUDA GPU is visible; use trainer.device=cpu")
+            raise UsageError(f"trainer.device={device} but no CUDA GPU is visible; use trainer.device=cpu")
         if dev.index is None:
             dev = torch.device("cuda", local_rank)
     return dev

@@ -14,104 +14,30 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
-import torch
 
-from .meta import ModelMeta
 from .metrics import binary_metrics, pixel_scores, pixel_summary
+from .report import plot_roc  # noqa: F401  (re-exported: older imports)
 from .runtime.image_io import load_image
-from .runtime.tiling import ScanResult, scan_image, sigmoid
+from .scorers import OnnxScorer, TorchScorer  # noqa: F401  (re-exported: older imports)
 from .utils.io import atomic_path
 
 __all__ = ["TorchScorer", "OnnxScorer", "evaluate_samples", "robustness_sweep", "trace_metrics", "group_metrics",
-           "save_predictions", "plot_roc", "TRACE_REAL", "TRACE_FAKE"]
+           "save_predictions", "plot_roc", "unreadable_summary", "TRACE_REAL", "TRACE_FAKE"]
 
 log = logging.getLogger(__name__)
 
 
-class TorchScorer:
-    """Score whole images with a PyTorch detector, tile by tile.
-
-    Args:
-        model: :class:`~fakedamage.models.DamageDetector` (put in eval mode here).
-        meta: Input policy (tile size, stride, aggregation, temperature).
-        device: torch device.
-        batch_size: Tiles per forward pass.
-    """
-
-    def __init__(self, model: torch.nn.Module, meta: ModelMeta, device: str | torch.device = "cpu",
-                 batch_size: int = 32) -> None:
-        self.model = model.eval()
-        self.meta = meta
-        self.device = torch.device(device)
-        self.batch_size = batch_size
-
-    @torch.no_grad()
-    def _score_batch(self, tiles: np.ndarray, with_map: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        x = torch.from_numpy(tiles).to(self.device)
-        if with_map:
-            logit, mask = self.model(x)
-            return logit.float().reshape(-1).cpu().numpy(), torch.sigmoid(mask.float()).cpu().numpy()
-        logit = self.model.classify(x) if hasattr(self.model, "classify") else self.model(x)[0]
-        return logit.float().reshape(-1).cpu().numpy(), None
-
-    def scan(self, image: np.ndarray, with_map: bool = False, **overrides) -> ScanResult:
-        """Score an ``(H, W, 3)`` uint8 image as the runtime does (:func:`~fakedamage.runtime.tiling.scan_image`);
-        ``overrides`` replace scan settings of the metadata, as :meth:`fakedamage.Detector.scan`."""
-        m = self.meta
-        kw = dict(tile_size=m.tile_size, tile_stride=m.tile_stride, aggregation=m.aggregation, topk=m.topk,
-                  scan=m.scan, refine_top=m.refine_top, size_slope=m.size_slope,
-                  size_reference_pixels=m.size_reference_pixels)
-        kw.update(overrides)
-        return scan_image(image, self._score_batch, batch_size=self.batch_size, with_map=with_map, **kw)
-
-    def run(self, image: np.ndarray, with_map: bool = False) -> tuple[ScanResult, np.ndarray | None]:
-        """The scan and, optionally, the stitched ``(H, W)`` float32 per-pixel probability map."""
-        res = self.scan(image, with_map)
-        return res, res.heatmap
-
-    def score(self, res: ScanResult) -> float:
-        """Image probability of a scan (size-corrected pooled logit, then temperature)."""
-        return float(sigmoid(res.adjusted / self.meta.temperature))
-
-    def score_and_logit(self, image: np.ndarray) -> tuple[float, float]:
-        """``(probability, size-corrected pooled logit before temperature)`` of one image."""
-        res = self.scan(image)
-        return self.score(res), res.adjusted
-
-    def __call__(self, image: np.ndarray) -> float:
-        """Probability that the image carries AI-made damage."""
-        return self.score(self.scan(image))
-
-
-class OnnxScorer:
-    """Score whole images with an exported model through the torch-free :class:`~fakedamage.Detector`."""
-
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        from .runtime.detector import Detector
-
-        self.detector = Detector(path, providers=["CPUExecutionProvider"], threads=threads)
-        self.meta = self.detector.meta
-
-    def scan(self, image: np.ndarray, **overrides) -> ScanResult:
-        """The runtime's raw scan (:meth:`fakedamage.Detector.scan`)."""
-        return self.detector.scan(image, **overrides)
-
-    def score_and_logit(self, image: np.ndarray) -> tuple[float, float]:
-        p = self.detector.predict(image)
-        return p.score, p.logit * self.meta.temperature
-
-    def __call__(self, image: np.ndarray) -> float:
-        return self.detector.predict(image).score
-
-
 def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence, root: str | Path,
-                     progress: bool = False, pixel: bool = False) -> list[dict]:
+                     progress: bool = False, pixel: bool = False, unreadable: list[dict] | None = None) -> list[dict]:
     """Score manifest rows; one dict per readable image.
 
     Rows have ``id, path, label, variant, generator, damage_type, source_id, score``; with
     ``pixel=True`` (and a :class:`TorchScorer`), partially edited fakes also get
-    ``pixel_f1``/``pixel_iou`` at the fixed pixel threshold 0.5. Unreadable images are
-    skipped with a warning naming each file.
+    ``pixel_f1``/``pixel_iou`` at the fixed pixel threshold 0.5.
+
+    An image that cannot be read cannot be scored: it is logged and, when ``unreadable`` is a
+    list, appended to it as ``{id, path, label, variant, error}`` so the caller reports it
+    (:func:`unreadable_summary`) instead of letting it vanish from the metrics.
     """
     from tqdm.auto import tqdm
 
@@ -123,7 +49,10 @@ def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence,
         try:
             image = load_image(root / s.path)
         except (ValueError, OSError) as e:
-            skipped.append(str(e).splitlines()[0] if str(e) else s.path)
+            error = str(e).splitlines()[0] if str(e) else f"{s.path}: {type(e).__name__}"
+            skipped.append(error)
+            if unreadable is not None:
+                unreadable.append({"id": s.id, "path": s.path, "label": s.label, "variant": s.variant, "error": error})
             continue
         row = {"id": s.id, "path": s.path, "label": s.label, "variant": s.variant, "generator": s.generator,
                "damage_type": s.damage_type, "source_id": s.source_id}
@@ -141,6 +70,15 @@ def evaluate_samples(score_fn: Callable[[np.ndarray], float], samples: Sequence,
     if skipped:
         log.warning("skipped %d unreadable image(s), e.g. %s", len(skipped), skipped[0])
     return rows
+
+
+def unreadable_summary(unreadable: Sequence[Mapping], n_total: int, listed: int = 20) -> dict:
+    """``{n, n_real, n_fake, share, files}`` of the images :func:`evaluate_samples` could not read
+    (``files``: the first ``listed`` as ``{path, error}``); ``n_total`` counts every row asked for."""
+    return {"n": len(unreadable), "n_real": sum(1 for u in unreadable if u["label"] == 0),
+            "n_fake": sum(1 for u in unreadable if u["label"] == 1),
+            "share": len(unreadable) / n_total if n_total else 0.0,
+            "files": [{"path": u["path"], "error": u["error"]} for u in list(unreadable)[:listed]]}
 
 
 #: The trace comparison: genuine (painted, generator-free) damage against the same damage passed
@@ -218,40 +156,6 @@ def save_predictions(preds: Sequence[dict], path: str | Path, extra: Sequence[st
             w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
             w.writeheader()
             w.writerows(preds)
-    return Path(path)
-
-
-def plot_roc(preds: Sequence[dict], path: str | Path, title: str = "ROC") -> Path:
-    """ROC curve (log-scale FPR, so the low-FPR region is readable) per fake variant and overall."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
-
-    labels = np.array([p["label"] for p in preds])
-    scores = np.array([p["score"] for p in preds])
-    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
-    curves = [("all fakes", np.ones_like(labels, dtype=bool))]
-    for v in sorted({p["variant"] for p in preds if p["label"] == 1}):
-        curves.append((v, (labels == 0) | np.array([p["variant"] == v for p in preds])))
-    for name, sel in curves:
-        if 0 < labels[sel].sum() < sel.sum():
-            fpr, tpr, _ = roc_curve(labels[sel], scores[sel])
-            ax.plot(np.maximum(fpr, 1e-3), tpr, label=name)
-    n_real = int((labels == 0).sum())
-    ax.axvline(0.01, color="grey", ls=":", lw=1)
-    ax.set_xscale("log")
-    ax.set_xlim(1e-3, 1)
-    ax.set_ylim(0, 1.01)
-    ax.set_xlabel(f"false-positive rate (log; {n_real} real images)")
-    ax.set_ylabel("true-positive rate")
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
     return Path(path)
 
 

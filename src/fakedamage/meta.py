@@ -15,12 +15,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["ModelMeta", "META_KEY", "FORMAT_VERSION", "AGGREGATIONS", "PRECISIONS", "SCANS", "SCORING_RECIPE"]
+from .errors import UsageError
+from .scoring_spec import SCORING_SPEC
+
+__all__ = ["ModelMeta", "META_KEY", "FORMAT_VERSION", "AGGREGATIONS", "PRECISIONS", "SCANS", "SCORING_RECIPE", "SCORING_SPEC"]
 
 #: Key of the JSON metadata entry in the ONNX file's ``metadata_props``.
 META_KEY = "fakedamage"
 #: Bumped when a field changes meaning; readers refuse newer major versions.
-FORMAT_VERSION = 2  # 2: scan, refine_top, size_slope, size_reference_pixels (defaults reproduce format 1)
+FORMAT_VERSION = 3  # 2: scan, refine_top, size_slope, size_reference_pixels; 3: structured scoring spec,
+#   edge padding, 16-bit -> high byte, EXIF-only orientation (fakedamage.scoring_spec)
 #: Ways to pool per-tile logits into one image logit.
 AGGREGATIONS = ("max", "mean", "topk")
 #: Ways to choose the tiles scored: ``dense`` (every tile of the ``tile_stride`` grid) or
@@ -29,25 +33,8 @@ AGGREGATIONS = ("max", "mean", "topk")
 SCANS = ("dense", "coarse_to_fine")
 #: Numeric precision of an exported graph.
 PRECISIONS = ("fp32", "int8", "fp16")
-#: How a client in any language reproduces the Python score from the ONNX file and this metadata.
-SCORING_RECIPE = (
-    "1. Decode the file to 8-bit RGB at native resolution (apply the EXIF orientation; never resize). "
-    "2. If H or W < tile_size, pad bottom/right to tile_size (numpy 'reflect' when the pad is smaller than the "
-    "side, else 'edge'). "
-    "3. Tile origins per axis: 0, stride, 2*stride, ... while origin + tile_size <= side, plus side - tile_size "
-    "if the last tile does not reach the end. "
-    "4. Tiles scored. scan 'dense': score every tile of that grid. scan 'coarse_to_fine': first the grid with stride = "
-    "tile_size (same rule), then every tile of the stride grid that is not yet scored and overlaps "
-    "(|dy| < tile_size and |dx| < tile_size) one of the refine_top coarse tiles with the highest logits "
-    "(ties: earlier tile first; coarse tiles in row-major order). "
-    "Each tile: float32 = uint8 / 255, layout NCHW, RGB; run the graph in batches; take output 'logit' (N,1). "
-    "5. Pool the logits of all scored tiles: max | mean | topk (mean of the topk largest). "
-    "6. Size correction (H, W before padding): adjusted = pooled - size_slope * ln(max(H*W, tile_size^2) / "
-    "size_reference_pixels). "
-    "7. score = 1 / (1 + exp(-adjusted / temperature)); is_fake = score >= threshold. "
-    "8. Heatmap: output 'mask' (N,1,T,T) probabilities of the scored tiles, pasted at their origins, averaged "
-    "where they overlap, cropped to H x W."
-)
+#: The prose recipe of format_version 2 files (kept to describe them; format 3 has :data:`SCORING_SPEC`).
+SCORING_RECIPE = "format_version 2: see fakedamage.scoring_spec for the structured spec of format 3"
 
 
 @dataclass(frozen=True)
@@ -95,9 +82,15 @@ class ModelMeta:
         precision: Numeric precision of the graph (``fp32``, ``int8``, ``fp16``).
         git_commit: Commit of the fakedamage code that trained or exported the model (``""`` if unknown).
         created: UTC time the file was written (ISO 8601).
-        scoring: The recipe that turns an image into the score (:data:`SCORING_RECIPE`).
-        export_checks: What export measured before writing the file: the parity with PyTorch
-            and, for reduced precision, the validation AUC against fp32.
+        scoring: The normative scoring spec (:data:`SCORING_SPEC`): how a client in any language turns
+            an image file into the score. Format-2 files carry a prose recipe string here.
+        normalization_in_graph: ``mean``/``std`` are applied inside the exported graph (always true):
+            a client feeds ``uint8 / 255`` and must not normalise again.
+        conformance_sha256: SHA-256 of the ``model.conformance.json`` written beside the exported
+            model (``""`` when none was written).
+        export_checks: What export measured before writing the file: the parity with PyTorch and,
+            for a reduced-precision copy (``<precision>_gate``), its gate against fp32 on the validation
+            split (AUC change, FPR at its own recalibrated threshold, verdict agreement).
     """
 
     backbone: str
@@ -126,34 +119,36 @@ class ModelMeta:
     precision: str = "fp32"
     git_commit: str = ""
     created: str = ""
-    scoring: str = SCORING_RECIPE
+    scoring: Mapping[str, Any] = field(default_factory=lambda: json.loads(json.dumps(SCORING_SPEC)))
+    normalization_in_graph: bool = True
+    conformance_sha256: str = ""
     export_checks: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.tile_size <= 0 or self.tile_stride <= 0:
-            raise ValueError(f"tile_size and tile_stride must be positive, got {self.tile_size}, {self.tile_stride}")
+            raise UsageError(f"tile_size and tile_stride must be positive, got {self.tile_size}, {self.tile_stride}")
         if self.tile_stride > self.tile_size:
-            raise ValueError(f"tile_stride {self.tile_stride} > tile_size {self.tile_size} would skip pixels")
+            raise UsageError(f"tile_stride {self.tile_stride} > tile_size {self.tile_size} would skip pixels")
         if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
+            raise UsageError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
         if self.scan not in SCANS:
-            raise ValueError(f"scan must be one of {SCANS}, got {self.scan!r}")
+            raise UsageError(f"scan must be one of {SCANS}, got {self.scan!r}")
         if self.scan == "coarse_to_fine" and self.aggregation == "mean":
-            raise ValueError("scan 'coarse_to_fine' needs aggregation 'max' or 'topk' (a mean needs every tile)")
+            raise UsageError("scan 'coarse_to_fine' needs aggregation 'max' or 'topk' (a mean needs every tile)")
         if self.refine_top < 0 or self.size_reference_pixels <= 0 or self.size_slope < 0:
-            raise ValueError("refine_top and size_slope must be >= 0 and size_reference_pixels > 0")
+            raise UsageError("refine_top and size_slope must be >= 0 and size_reference_pixels > 0")
         if self.topk < 1:
-            raise ValueError(f"topk must be >= 1, got {self.topk}")
+            raise UsageError(f"topk must be >= 1, got {self.topk}")
         if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+            raise UsageError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+            raise UsageError(f"temperature must be > 0, got {self.temperature}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise UsageError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if (self.input_layout, self.input_dtype, self.color_order) != ("NCHW", "float32", "RGB"):
-            raise ValueError("this fakedamage reads only NCHW float32 RGB inputs; upgrade fakedamage")
+            raise UsageError("this fakedamage reads only NCHW float32 RGB inputs; upgrade fakedamage")
         if len(self.mean) != 3 or len(self.std) != 3:
-            raise ValueError("mean and std need three values (RGB)")
+            raise UsageError("mean and std need three values (RGB)")
 
     def replace(self, **changes: Any) -> "ModelMeta":
         """Return a copy with some fields changed (validated again)."""
@@ -164,6 +159,7 @@ class ModelMeta:
         d = dataclasses.asdict(self)
         d["training"] = dict(self.training)
         d["export_checks"] = dict(self.export_checks)
+        d["scoring"] = self.scoring if isinstance(self.scoring, str) else dict(self.scoring)
         return json.loads(json.dumps(d))
 
     def to_json(self) -> str:
@@ -175,14 +171,14 @@ class ModelMeta:
         data = dict(data)
         fv = int(data.get("format_version", FORMAT_VERSION))
         if fv > FORMAT_VERSION:
-            raise ValueError(
+            raise UsageError(
                 f"model metadata format {fv} is newer than this fakedamage understands ({FORMAT_VERSION}); "
                 "upgrade fakedamage"
             )
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"unknown model metadata keys {unknown}; valid keys: {sorted(names)}")
+            raise UsageError(f"unknown model metadata keys {unknown}; valid keys: {sorted(names)}")
         for key in ("class_names", "mean", "std", "output_names", "input_range"):
             if key in data:
                 data[key] = tuple(data[key])

@@ -11,6 +11,8 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
+from .errors import UsageError
+
 __all__ = ["tpr_at_fpr", "equal_error_rate", "expected_calibration_error", "binary_metrics", "pixel_scores",
            "pixel_summary", "bootstrap_ci", "best_threshold_pixel_f1", "CI_METRICS"]
 
@@ -65,7 +67,7 @@ def binary_metrics(labels: Sequence[int], scores: Sequence[float], threshold: fl
     y = np.asarray(labels, dtype=int)
     p = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
     if y.size == 0:
-        raise ValueError("no images to evaluate")
+        raise UsageError("no images to evaluate")
     pred = p >= threshold
     out: dict[str, float] = {"n": int(y.size), "n_fake": int(y.sum()), "n_real": int((1 - y).sum()),
                              "threshold": float(threshold)}

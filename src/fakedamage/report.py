@@ -1,14 +1,17 @@
 """Evaluation reports: plots, ``report.md`` and a self-contained ``report.html`` (images inlined).
 
 Everything here reads plain dicts (metrics as written to ``metrics.json``, per-image
-prediction rows), so a report can be rebuilt from a finished run folder.
+prediction rows), so a report can be rebuilt from a finished run folder. Every plot of the
+package is drawn here (matplotlib stays behind the private ``_plt``). ``report.html`` is
+rendered from the same Markdown as ``report.md`` (markdown-it-py, raw HTML off), with
+untrusted text (paths, generator names, warnings) escaped for Markdown first.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import math
+import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -16,8 +19,8 @@ import numpy as np
 
 from .utils.io import atomic_path, atomic_write_text
 
-__all__ = ["plot_pr", "plot_reliability", "plot_histograms", "plot_robustness", "plot_heatmap_grid",
-           "write_report", "KEY_METRICS"]
+__all__ = ["plot_roc", "plot_pr", "plot_reliability", "plot_histograms", "plot_robustness", "plot_heatmap_grid",
+           "plot_generalisation_matrix", "write_report", "render_markdown_html", "KEY_METRICS"]
 
 #: Columns of the report tables, in order.
 KEY_METRICS = ("n", "auc", "ap", "tpr_at_1fpr", "tpr_at_5fpr", "pair_win", "eer", "balanced_accuracy", "fpr", "ece",
@@ -44,6 +47,32 @@ def _save(fig, path: Path) -> Path:
 
 def _arrays(preds: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p["label"] for p in preds]), np.array([p["score"] for p in preds], dtype=np.float64)
+
+
+def plot_roc(preds: Sequence[dict], path: str | Path, title: str = "ROC") -> Path:
+    """ROC curve (log-scale FPR, so the low-FPR region is readable) per fake variant and overall."""
+    from sklearn.metrics import roc_curve
+
+    plt = _plt()
+    labels, scores = _arrays(preds)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
+    curves = [("all fakes", np.ones_like(labels, dtype=bool))]
+    for v in sorted({p["variant"] for p in preds if p["label"] == 1}):
+        curves.append((v, (labels == 0) | np.array([p["variant"] == v for p in preds])))
+    for name, sel in curves:
+        if 0 < labels[sel].sum() < sel.sum():
+            fpr, tpr, _ = roc_curve(labels[sel], scores[sel])
+            ax.plot(np.maximum(fpr, 1e-3), tpr, label=name)
+    n_real = int((labels == 0).sum())
+    ax.axvline(0.01, color="grey", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlim(1e-3, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel(f"false-positive rate (log; {n_real} real images)")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, Path(path))
 
 
 def plot_pr(preds: Sequence[dict], path: str | Path) -> Path:
@@ -157,6 +186,38 @@ def plot_heatmap_grid(items: Sequence[tuple[str, np.ndarray, np.ndarray]], path:
     return _save(fig, Path(path))
 
 
+def plot_generalisation_matrix(values: Sequence[Sequence[float]] | np.ndarray, rows: Sequence[str],
+                               families: Sequence[str], path: str | Path,
+                               unseen: Sequence[Sequence[bool]] | np.ndarray | None = None) -> Path:
+    """Leave-one-family-out matrix: trace AUC per training set (row) and test family (column).
+
+    Args:
+        values: ``(len(rows), len(families))`` trace AUCs (NaN where missing); coloured on 0.5..1.
+        rows: Row labels (training sets, e.g. ``"tracenet, without sdxl"``).
+        families: Column labels (test families).
+        path: PNG to write.
+        unseen: Same shape as ``values``: true where the family was held out of that row's
+            training (the number is starred and bold).
+
+    Returns:
+        ``path``.
+    """
+    plt = _plt()
+    vals = np.asarray(values, dtype=float).reshape(len(rows), len(families))
+    marks = np.zeros(vals.shape, bool) if unseen is None else np.asarray(unseen, dtype=bool).reshape(vals.shape)
+    fig, ax = plt.subplots(figsize=(1.6 * len(families) + 4, 0.45 * len(rows) + 1.5), dpi=120)
+    im = ax.imshow(vals, vmin=0.5, vmax=1.0, cmap="viridis", aspect="auto")
+    for i in range(len(rows)):
+        for j in range(len(families)):
+            ax.text(j, i, f"{vals[i, j]:.3f}" + ("*" if marks[i, j] else ""), ha="center", va="center", fontsize=7,
+                    color="white" if vals[i, j] < 0.8 else "black", fontweight="bold" if marks[i, j] else "normal")
+    ax.set_xticks(range(len(families)), list(families), fontsize=8)
+    ax.set_yticks(range(len(rows)), list(rows), fontsize=7)
+    ax.set_xlabel("test family (* = unseen in training)")
+    fig.colorbar(im, ax=ax, label="trace AUC (genuine damage vs pasted fakes)")
+    return _save(fig, Path(path))
+
+
 def _fmt(v) -> str:
     if v is None:
         return "–"
@@ -171,14 +232,74 @@ def _table(rows: Mapping[str, Mapping], cols: Sequence[str]) -> tuple[list[str],
     return head, body
 
 
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~&])")
+_MD_LOOSE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")  # "_" not between two letters/digits
+# at a line start these open a list item or an ATX heading (each needs a space or the line end after it)
+_MD_BLOCK_START = re.compile(r"(?:(\d{1,9})([.)])|#{1,6}|[+-])(?=\s|$)")
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+def _esc(text) -> str:
+    """Untrusted text as literal inline Markdown: one line, and nothing in it reads as markup
+    (emphasis, code, links, images, raw HTML, entities, table pipes, a block marker at the start)."""
+    t = _MD_SPECIAL.sub(r"\\\1", _one_line(text))
+    t = _MD_LOOSE_UNDERSCORE.sub(r"\\_", t)
+    m = _MD_BLOCK_START.match(t)
+    if m:
+        t = f"{m[1]}\\{m[2]}{t[m.end():]}" if m[1] else "\\" + t
+    return t
+
+
+def _code(text) -> str:
+    """Untrusted text as a Markdown code span (fence longer than any backtick run inside it)."""
+    t = _one_line(text)
+    if not t:
+        return ""
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", t)), default=0) + 1)
+    pad = " " if t[0] == "`" or t[-1] == "`" else ""
+    return f"{fence}{pad}{t}{pad}{fence}"
+
+
+def _link(name: str) -> str:
+    """A file name as a Markdown link destination."""
+    if re.fullmatch(r"[\w.\-/]+", name):
+        return name
+    return "<" + re.sub(r"([<>\\])", r"\\\1", _one_line(name)) + ">"
+
+
 def _md_table(head, body) -> str:
-    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in body])
+    def row(cells) -> str:
+        return "| " + " | ".join(_esc(c) for c in cells) + " |"
+
+    return "\n".join([row(head), "|" + "---|" * len(head)] + [row(r) for r in body])
 
 
-def _html_table(head, body) -> str:
-    h = "".join(f"<th>{html.escape(c)}</th>" for c in head)
-    b = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
-    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+def _markdown():
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML in the text is shown, not run
+
+
+def render_markdown_html(markdown: str, images: Mapping[str, str] | None = None) -> str:
+    """Render Markdown to an HTML fragment (CommonMark + tables; raw HTML escaped, never passed through).
+
+    Args:
+        markdown: The Markdown text.
+        images: Image link destination (as written in the Markdown) -> URL that replaces it in the
+            HTML, e.g. a ``data:image/png;base64,...`` URI to inline a plot.
+    """
+    md = _markdown()
+    env: dict = {}
+    tokens = md.parse(markdown, env)
+    wanted = {md.normalizeLink(k): v for k, v in (images or {}).items()}
+    for tok in tokens:
+        for child in tok.children or ():
+            if child.type == "image" and child.attrGet("src") in wanted:
+                child.attrSet("src", wanted[child.attrGet("src")])
+    return md.renderer.render(tokens, md.options, env)
 
 
 def write_report(out_dir: str | Path, report: Mapping, plots: Mapping[str, str]) -> tuple[Path, Path]:
@@ -199,23 +320,25 @@ def write_report(out_dir: str | Path, report: Mapping, plots: Mapping[str, str])
             raise FileNotFoundError(f"{out_dir / name}: plot missing; the report would reference nothing")
     sections: list[tuple[str, str, tuple | None]] = []  # (title, text, table)
     o = report["metrics"]["overall"]
-    intro = (f"Model `{report['model']}` on split `{report['split']}` of `{report['manifest']}`: {o['n']} images "
-             f"({o['n_real']} real, {o['n_fake']} fake). Threshold {report['threshold']:.4f}"
+    intro = (f"Model {_code(report['model'])} on split {_code(report['split'])} of {_code(report['manifest'])}: "
+             f"{_esc(o['n'])} images ({_esc(o['n_real'])} real, {_esc(o['n_fake'])} fake). "
+             f"Threshold {report['threshold']:.4f}"
              + (f" (chosen for {100 * report['calibration']['target_fpr']:.0f}% FPR on the calibration split, "
                 f"temperature {report['calibration']['temperature']:.3f})" if report.get("calibration") else "")
              + f"; at it the FPR on this split is {_fmt(o.get('fpr'))} and the TPR {_fmt(o.get('tpr'))}.")
     cal = report.get("calibration") or {}
     if cal.get("n_real"):
-        intro += (f" The calibration split had {cal['n_real']} reals from {cal.get('n_sources') or '?'} source photos; "
+        intro += (f" The calibration split had {_esc(cal['n_real'])} reals from {_esc(cal.get('n_sources') or '?')} "
+                  "source photos; "
                   f"the 95% upper bound on the FPR it could show is {_fmt(cal.get('fpr_upper_95'))}.")
     if cal.get("warning"):
-        intro += f" **Calibration warning:** {cal['warning']}"
+        intro += f" **Calibration warning:** {_esc(cal['warning'])}"
     tr = report["metrics"].get("trace")
     if tr:
         intro = (f"**Trace AUC {_fmt(tr.get('auc'))}, TPR at 1% FPR {_fmt(tr.get('tpr_at_1fpr'))}** "
-                 f"({tr['n_real']} genuine-damage images against {tr['n_fake']} with the same damage through a "
-                 f"generator and pasted back; the fake outscores its own genuine twin in "
-                 f"{_fmt(tr.get('pair_win'))} of {tr.get('pairs')} pairs). This is the headline: only generator "
+                 f"({_esc(tr['n_real'])} genuine-damage images against {_esc(tr['n_fake'])} with the same damage "
+                 f"through a generator and pasted back; the fake outscores its own genuine twin in "
+                 f"{_fmt(tr.get('pair_win'))} of {_esc(tr.get('pairs'))} pairs). This is the headline: only generator "
                  "traces separate these two sets, so a detector that flags damage as such scores 0.5 here. "
                  "Pristine-vs-fake figures follow. " + intro)
     else:
@@ -236,7 +359,7 @@ def write_report(out_dir: str | Path, report: Mapping, plots: Mapping[str, str])
     if report.get("pixel"):
         p = report["pixel"]
         sections.append(("Localisation", f"Pixel F1 at 0.5: {_fmt(p.get('pixel_f1'))}, IoU {_fmt(p.get('pixel_iou'))} "
-                         f"on {p.get('pixel_n')} fakes. Best-threshold pixel F1 (oracle: threshold "
+                         f"on {_esc(p.get('pixel_n'))} fakes. Best-threshold pixel F1 (oracle: threshold "
                          f"{_fmt(p.get('pixel_best_threshold'))} picked on these test labels, not deployable): "
                          f"{_fmt(p.get('pixel_f1_best_threshold'))}.", None))
     if report.get("robustness"):
@@ -247,7 +370,8 @@ def write_report(out_dir: str | Path, report: Mapping, plots: Mapping[str, str])
                                                                                 "dropped"))))
     if report.get("whole_photos"):
         w = report["whole_photos"]
-        failed = f" {len(w['failed'])} photo(s) could not be read: {'; '.join(w['failed'][:3])}." if w["failed"] else ""
+        failed = (f" {len(w['failed'])} photo(s) could not be read: {_esc('; '.join(w['failed'][:3]))}."
+                  if w["failed"] else "")
         sections.append(("Whole photos", "Whole-photo claims of the same held-out photos at native size (JPEG): "
                          "genuine (also resampled 0.5x and 2x: resized photos are genuine too), genuine damage, and damage "
                          "through a generator pasted back, scored as the "
@@ -264,24 +388,17 @@ def write_report(out_dir: str | Path, report: Mapping, plots: Mapping[str, str])
         if table:
             md.append(_md_table(*table) + "\n")
     md.append("## Plots\n")
-    md += [f"### {cap}\n\n![{cap}]({name})\n" for cap, name in plots.items()]
-    md_path = atomic_write_text(out_dir / "report.md", "\n".join(md))
+    md += [f"### {_esc(cap)}\n\n![{_esc(cap)}]({_link(name)})\n" for cap, name in plots.items()]
+    text = "\n".join(md)
+    md_path = atomic_write_text(out_dir / "report.md", text)
 
+    inline = {name: "data:image/png;base64," + base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
+              for name in plots.values()}
     css = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
            "table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;"
-           "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}")
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>fakedamage report</title><style>{css}</style>"
-             "</head><body><h1>fakedamage evaluation report</h1>"]
-    for title, text, table in sections:
-        parts.append(f"<h2>{html.escape(title)}</h2>")
-        if text:
-            parts.append(f"<p>{html.escape(text)}</p>")
-        if table:
-            parts.append(_html_table(*table))
-    parts.append("<h2>Plots</h2>")
-    for cap, name in plots.items():
-        data = base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
-        parts.append(f"<h3>{html.escape(cap)}</h3><img alt='{html.escape(cap)}' src='data:image/png;base64,{data}'>")
-    parts.append("</body></html>")
-    html_path = atomic_write_text(out_dir / "report.html", "".join(parts))
+           "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+           "code{background:#f3f3f3;padding:0 3px;border-radius:3px;word-break:break-all}")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>fakedamage report</title>"
+            f"<style>{css}</style></head><body>{render_markdown_html(text, inline)}</body></html>")
+    html_path = atomic_write_text(out_dir / "report.html", page)
     return md_path, html_path

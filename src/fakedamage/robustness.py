@@ -15,6 +15,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFilter
 
+from .errors import UsageError
+
 __all__ = ["Condition", "CONDITIONS", "DEFAULT_SWEEP", "get_condition", "jpeg", "webp", "rescale", "gaussian_blur",
            "gaussian_noise", "screenshot", "center_crop"]
 
@@ -142,4 +144,4 @@ def get_condition(name: str) -> Condition:
 
         close = difflib.get_close_matches(name, CONDITIONS, n=2)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ValueError(f"unknown robustness condition {name!r}; {hint}valid: {', '.join(CONDITIONS)}") from None
+        raise UsageError(f"unknown robustness condition {name!r}; {hint}valid: {', '.join(CONDITIONS)}") from None

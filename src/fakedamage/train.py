@@ -9,8 +9,8 @@ Command line (Hydra ``key=value`` overrides)::
 
     fakedamage train data.manifest=data/manifest.parquet trainer.epochs=3
     fakedamage train name=x resume=true                    # continue a killed run
-    python -m fakedamage.train model.backbone=resnet18
-    torchrun --nproc_per_node 2 -m fakedamage.train ...    # DDP (gloo on CPU, NCCL on GPU)
+    python -m fakedamage train model.backbone=resnet18
+    torchrun --nproc_per_node 2 -m fakedamage train ...    # DDP (gloo on CPU, NCCL on GPU)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -33,25 +33,38 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .calibration import calibrate_checkpoint
 from .data.dataset import CropDataset, GroupBatchSampler, collate_skip_bad
 from .data.manifest import read_manifest
 from .data.transforms import AugmentConfig, build_train_transform
-from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, barrier, cleanup, init_distributed,
-                          resolve_device)
-from .evaluate import TorchScorer, evaluate_samples, finite, trace_metrics
+from .distributed import (
+    DistInfo,
+    all_gather_objects,
+    all_reduce_sum,
+    barrier,
+    cleanup,
+    init_distributed,
+    resolve_device,
+)
+from .errors import UsageError
+from .evaluate import evaluate_samples, finite, trace_metrics
 from .meta import ModelMeta
 from .metrics import binary_metrics, pixel_summary
 from .models import build_meta, create_detector, save_checkpoint
 from .models.checkpoint import load_train_state, save_train_state, train_state_path
 from .models.pretrained import resolve_pretrained_file
+from .scorers import ResizeScorer, TorchScorer
 from .utils.io import atomic_path, atomic_write_json, file_sha256
 
 __all__ = ["DataConfig", "ModelConfig", "TrainerConfig", "TrainResult", "DetectorLoss", "fit", "train_one_epoch",
-           "build_train_loader", "calibrate_checkpoint", "resolve_device", "resolve_resume", "configs_from_dict", "run_train", "main"]
+           "build_train_loader", "resolve_device", "resolve_resume", "configs_from_dict", "run_train"]
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+#: ``on_epoch_end(epoch, row)``: 1-based epoch and its ``metrics.csv`` row, after its checkpoints are written.
+EpochCallback = Callable[[int, dict], None]
 
 
 @dataclass(frozen=True)
@@ -122,11 +135,11 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
-            raise ValueError(f"trainer.precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise UsageError(f"trainer.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.accumulate < 1:
-            raise ValueError(f"trainer.accumulate must be >= 1, got {self.accumulate}")
+            raise UsageError(f"trainer.accumulate must be >= 1, got {self.accumulate}")
         if self.epochs < 1:
-            raise ValueError(f"trainer.epochs must be >= 1, got {self.epochs}")
+            raise UsageError(f"trainer.epochs must be >= 1, got {self.epochs}")
 
 
 @dataclass
@@ -346,8 +359,6 @@ def _validate(model: nn.Module, meta: ModelMeta, samples: list, root: Path, info
               resize_to: int | None = None) -> tuple[dict, list]:
     """Score this rank's share of the validation images, gather, and compute the metrics on every rank."""
     if resize_to:
-        from .bench import ResizeScorer
-
         scorer = ResizeScorer(model, resize_to, info.device)
     else:
         scorer = TorchScorer(model, meta, info.device)
@@ -412,7 +423,7 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_dir: str | Path,
         config: Mapping[str, Any] | None = None, resume: str | Path | None = None,
-        rows: Sequence[Any] | None = None) -> TrainResult:
+        rows: Sequence[Any] | None = None, on_epoch_end: EpochCallback | None = None) -> TrainResult:
     """Train a detector and write ``run_dir``.
 
     Outputs: ``weights/{last,best}.safetensors`` (+ ``.json`` sidecars: metadata, metrics,
@@ -430,39 +441,79 @@ def fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_di
         resume: A training-state file to continue from (same step, same learning rate).
         rows: Manifest rows to use instead of all of ``data.manifest`` (e.g. leave-one-generator-out);
             paths stay relative to the manifest's folder.
+        on_epoch_end: Called on every rank as ``on_epoch_end(epoch, row)`` (1-based epoch, its
+            ``metrics.csv`` row) after the epoch's checkpoints are written; e.g. a progress hook.
 
     Returns:
         Paths of the best and last checkpoints, their metadata and the per-epoch history.
     """
-    import timm.optim
-    import timm.scheduler
-    import timm.utils
-
     info = init_distributed(trainer.device)
     try:
-        return _fit(data, model_cfg, trainer, Path(run_dir), config, resume, info, timm, rows)
+        return _fit(data, model_cfg, trainer, Path(run_dir), config, resume, info, rows, on_epoch_end)
     finally:
         cleanup(info)
 
 
-def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm, rows=None) -> TrainResult:  # noqa: C901
-    device = info.device
-    if trainer.precision == "fp16" and device.type != "cuda":
-        raise ValueError("trainer.precision=fp16 needs a CUDA GPU (it uses a gradient scaler); use bf16 on CPU")
-    if info.is_main:
-        (run_dir / "weights").mkdir(parents=True, exist_ok=True)
+@dataclass
+class _Progress:
+    """Where training stands; saved with every epoch's training state and restored by ``resume``."""
+
+    epoch: int = 0
+    step: int = 0
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+    best_key: tuple[float, float] | None = None
+    best_metrics: dict = field(default_factory=dict)
+
+    def record(self, epoch: int, row: dict, val: dict, metric: str) -> bool:
+        """Append an epoch's row; return whether ``val`` is the best so far by ``metric``."""
+        self.epoch = epoch
+        self.history.append(row)
+        key = _selection_key(val, metric)
+        improved = self.best_key is None or key > self.best_key
+        if improved:
+            self.best_key, self.best_metrics, self.bad_epochs = key, {"epoch": epoch, **val}, 0
+        else:
+            self.bad_epochs += 1
+        return improved
+
+
+def _check_device(trainer: TrainerConfig, info: DistInfo) -> None:
+    """Refuse what cannot run here, set threads and determinism, seed."""
+    if trainer.precision == "fp16" and info.device.type != "cuda":
+        raise UsageError("trainer.precision=fp16 needs a CUDA GPU (it uses a gradient scaler); use bf16 on CPU")
     if trainer.threads:
         torch.set_num_threads(int(trainer.threads))
-    _set_determinism(trainer.deterministic, device)
+    _set_determinism(trainer.deterministic, info.device)
     _seed_epoch(trainer.seed, info.rank, -1)
-    manifest = Path(data.manifest)
+
+
+def _split_rows(manifest: Path, rows: Sequence[Any] | None) -> tuple[list, list, list]:
+    """``(all, train, val)`` manifest rows; refuses a manifest without both splits."""
     samples = list(rows) if rows is not None else read_manifest(manifest)
     train_s = [s for s in samples if s.split == "train"]
     val_s = [s for s in samples if s.split == "val"]
     if not train_s or not val_s:
-        raise ValueError(f"{manifest}: needs train and val rows (has {len(train_s)} train, {len(val_s)} val); "
+        raise UsageError(f"{manifest}: needs train and val rows (has {len(train_s)} train, {len(val_s)} val); "
                          "add photos or lower data.val_fraction")
+    return samples, train_s, val_s
 
+
+def _data_summary(manifest: Path, samples: Sequence[Any]) -> dict:
+    """What the model was trained on, for its metadata: manifest hash, generators, counts per split."""
+    return {
+        "manifest": str(manifest),
+        "manifest_sha256": file_sha256(manifest),
+        "generators": sorted({s.generator for s in samples if s.generator}),
+        "counts": {split: {"real": sum(1 for s in samples if s.split == split and s.label == 0),
+                           "fake": sum(1 for s in samples if s.split == split and s.label == 1)}
+                   for split in ("train", "val", "test")},
+    }
+
+
+def _build_model(model_cfg: ModelConfig, trainer: TrainerConfig, device: torch.device, summary: dict
+                 ) -> tuple[nn.Module, ModelMeta]:
+    """The detector (on ``device``) and its metadata."""
     model = create_detector(model_cfg.backbone, pretrained=model_cfg.pretrained,
                             pretrained_file=resolve_pretrained_file(model_cfg.pretrained_file),
                             drop_rate=model_cfg.drop_rate, feature_levels=model_cfg.feature_levels,
@@ -472,72 +523,149 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
                             trace=model_cfg.trace).to(device)
     if trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    summary = {
-        "manifest": str(manifest),
-        "manifest_sha256": file_sha256(manifest),
-        "generators": sorted({s.generator for s in samples if s.generator}),
-        "counts": {split: {"real": sum(1 for s in samples if s.split == split and s.label == 0),
-                           "fake": sum(1 for s in samples if s.split == split and s.label == 1)}
-                   for split in ("train", "val", "test")},
-    }
     meta = build_meta(model, model_cfg.backbone, model_cfg.tile_size, model_cfg.tile_stride,
                       model_cfg.aggregation, model_cfg.topk, training=summary, scan=model_cfg.scan,
                       refine_top=model_cfg.refine_top)
+    return model, meta
 
-    ds = CropDataset(train_s, manifest.parent, model_cfg.tile_size, build_train_transform(data.augment),
-                     seed=trainer.seed, resize_to=data.resize_to)
-    loader, sampler = build_train_loader(ds, data.batch_size, data.num_workers, info, trainer.seed, data.group_batches)
-    steps_per_epoch = len(loader) if not trainer.max_steps_per_epoch else min(len(loader), trainer.max_steps_per_epoch)
-    updates_per_epoch = math.ceil(steps_per_epoch / trainer.accumulate)
+
+def _build_stepper(model: nn.Module, trainer: TrainerConfig, train_s: Sequence[Any], updates_per_epoch: int,
+                   info: DistInfo) -> _Stepper:
+    """Optimiser, schedule, loss, EMA and the (compiled / DDP) forward model, from timm's factories."""
+    import timm.optim
+    import timm.scheduler
+    import timm.utils
+
     optimizer = timm.optim.create_optimizer_v2(model, opt=trainer.optimizer, lr=trainer.lr,
                                                weight_decay=trainer.weight_decay)
     scheduler, _ = timm.scheduler.create_scheduler_v2(
         optimizer, sched=trainer.scheduler, num_epochs=trainer.epochs, warmup_epochs=trainer.warmup_epochs,
         warmup_lr=trainer.lr * 0.1, min_lr=trainer.min_lr, step_on_epochs=False, updates_per_epoch=updates_per_epoch)
     n_fake = sum(s.label for s in train_s)
-    loss_fn = DetectorLoss((len(train_s) - n_fake) / max(1, n_fake), trainer.mask_weight, trainer.mask_dice).to(device)
+    loss_fn = DetectorLoss((len(train_s) - n_fake) / max(1, n_fake), trainer.mask_weight,
+                           trainer.mask_dice).to(info.device)
     # Validation, checkpoints and export use the EMA weights when enabled (timm's ModelEmaV3).
     ema = timm.utils.ModelEmaV3(model, decay=trainer.ema_decay, use_warmup=True) if trainer.ema_decay else None
     scaler = torch.amp.GradScaler("cuda") if trainer.precision == "fp16" else None
-
-    config = dict(config or {"data": asdict(data), "model": asdict(model_cfg), "trainer": asdict(trainer)})
-    last_path, best_path = run_dir / "weights" / "last.safetensors", run_dir / "weights" / "best.safetensors"
-    state_path = train_state_path(last_path)
-    start_epoch, step, bad_epochs = 0, 0, 0
-    history: list[dict] = []
-    best_key: tuple[float, float] | None = None
-    best_metrics: dict = {}
-    if resume:
-        st = load_train_state(resume)
-        saved_backbone = st.get("backbone")
-        if saved_backbone != model_cfg.backbone:
-            raise ValueError(f"{resume}: was trained with backbone {saved_backbone!r}, config says "
-                             f"{model_cfg.backbone!r}; resume with the same model config")
-        model.load_state_dict(st["model"])
-        optimizer.load_state_dict(st["optimizer"])
-        scheduler.load_state_dict(st["scheduler"])
-        if ema is not None and st.get("ema") is not None:
-            ema.load_state_dict(st["ema"])
-        if scaler is not None and st.get("scaler"):
-            scaler.load_state_dict(st["scaler"])
-        _set_rng_state(st["rng"])
-        start_epoch, step, bad_epochs = int(st["epoch"]), int(st["step"]), int(st.get("bad_epochs", 0))
-        history = list(st.get("history", []))
-        best_key = tuple(st["best_key"]) if st.get("best_key") is not None else None
-        best_metrics = dict(st.get("best_metrics") or {})
-        if info.is_main:
-            print(f"resuming {resume} at epoch {start_epoch + 1}/{trainer.epochs}, step {step}, "
-                  f"lr {optimizer.param_groups[0]['lr']:.3g}", file=sys.stderr)
-
-    train_model: nn.Module = model
-    if trainer.compile:
-        train_model = torch.compile(train_model)
+    train_model: nn.Module = torch.compile(model) if trainer.compile else model
     if info.distributed:
         train_model = nn.parallel.DistributedDataParallel(
-            train_model, device_ids=[device.index] if device.type == "cuda" else None)
-    stepper = _Stepper(model, train_model, optimizer, scheduler, loss_fn, device, trainer.precision,
-                       trainer.accumulate, trainer.grad_clip, trainer.channels_last, ema, scaler)
-    eval_model = lambda: ema.module if ema is not None else model  # noqa: E731
+            train_model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+    return _Stepper(model, train_model, optimizer, scheduler, loss_fn, info.device, trainer.precision,
+                    trainer.accumulate, trainer.grad_clip, trainer.channels_last, ema, scaler)
+
+
+def _restore(resume: str | Path, st: _Stepper, backbone: str) -> _Progress:
+    """Load a training state into the stepper (weights, optimiser, schedule, EMA, scaler, RNG)."""
+    saved = load_train_state(resume)
+    if saved.get("backbone") != backbone:
+        raise UsageError(f"{resume}: was trained with backbone {saved.get('backbone')!r}, config says "
+                         f"{backbone!r}; resume with the same model config")
+    st.model.load_state_dict(saved["model"])
+    st.optimizer.load_state_dict(saved["optimizer"])
+    st.scheduler.load_state_dict(saved["scheduler"])
+    if st.ema is not None and saved.get("ema") is not None:
+        st.ema.load_state_dict(saved["ema"])
+    if st.scaler is not None and saved.get("scaler"):
+        st.scaler.load_state_dict(saved["scaler"])
+    _set_rng_state(saved["rng"])
+    return _Progress(int(saved["epoch"]), int(saved["step"]), int(saved.get("bad_epochs", 0)),
+                     list(saved.get("history", [])),
+                     tuple(saved["best_key"]) if saved.get("best_key") is not None else None,
+                     dict(saved.get("best_metrics") or {}))
+
+
+def _epoch_row(epoch: int, step: int, lr: float, tr: dict, val: dict) -> dict:
+    """One ``metrics.csv`` row: training figures and ``val_*`` metrics."""
+    return {"epoch": epoch, "step": step, "lr": lr, "train_loss": tr["loss"],
+            "train_image_loss": tr["image_loss"], "train_mask_loss": tr["mask_loss"], "train_img_s": tr["img_s"],
+            "data_wait": tr["data_wait"], "skipped": tr["skipped"],
+            **{f"val_{k}": v for k, v in val.items() if k not in ("n", "n_fake", "n_real", "threshold")}}
+
+
+def _save_epoch(run_dir: Path, st: _Stepper, prog: _Progress, backbone: str, eval_model: nn.Module,
+                meta: ModelMeta, val: dict, config: Mapping[str, Any], improved: bool, world_size: int) -> None:
+    """Rank 0: ``metrics.csv``, the training state, ``last`` and (if improved) ``best`` checkpoints."""
+    _write_csv(run_dir / "metrics.csv", prog.history)
+    save_train_state({
+        "backbone": backbone, "epoch": prog.epoch, "step": prog.step, "bad_epochs": prog.bad_epochs,
+        "model": st.model.state_dict(), "optimizer": st.optimizer.state_dict(), "scheduler": st.scheduler.state_dict(),
+        "ema": st.ema.state_dict() if st.ema is not None else None,
+        "scaler": st.scaler.state_dict() if st.scaler is not None else None, "rng": _rng_state(),
+        "history": _plain(prog.history), "best_key": list(prog.best_key) if prog.best_key else None,
+        "best_metrics": _plain(prog.best_metrics), "world_size": world_size,
+    }, train_state_path(run_dir / "weights" / "last.safetensors"))
+    extra = {"epoch": prog.epoch, "step": prog.step}
+    save_checkpoint(eval_model, meta, run_dir / "weights" / "last.safetensors", finite(val), config, extra)
+    if improved:
+        save_checkpoint(eval_model, meta, run_dir / "weights" / "best.safetensors", finite(val), config, extra)
+
+
+def _report_epoch(tb: Any, row: dict, val: dict, improved: bool, trainer: TrainerConfig) -> None:
+    """Rank 0: TensorBoard scalars, the log line and (with ``progress``) the epoch line on stderr."""
+    epoch = row["epoch"]
+    if tb is not None:
+        for k, v in row.items():
+            if isinstance(v, (int, float)) and k not in ("epoch", "step") and math.isfinite(v):
+                tb.add_scalar(("val/" + k[4:]) if k.startswith("val_") else f"epoch/{k}", v, epoch)
+        tb.flush()
+    log.info("epoch %d/%d loss %.4f val auc %.4f tpr@1%%fpr %.3f%s", epoch, trainer.epochs,
+             row["train_loss"], val["auc"], val["tpr_at_1fpr"], "  (best)" if improved else "")
+    if trainer.progress:
+        px = f"  pixel F1 {val['pixel_f1']:.3f}" if val.get("pixel_n") else ""
+        tr_ = f"  trace AUC {val['trace_auc']:.4f}" if "trace_auc" in val else ""
+        print(f"epoch {epoch}/{trainer.epochs}  loss {row['train_loss']:.4f}  {row['train_img_s']:.1f} img/s"
+              f"  data wait {100 * row['data_wait']:.0f}%{tr_}  val AUC {val['auc']:.4f}  "
+              f"TPR@1%FPR {val['tpr_at_1fpr']:.3f}{px}" + ("  *best" if improved else ""), file=sys.stderr)
+
+
+def _warn_skipped(epoch: int, tr: dict) -> None:
+    """Rank 0: say how many unreadable training images an epoch skipped."""
+    example = tr["skipped_examples"][0] if tr["skipped_examples"] else "?"
+    log.warning("epoch %d: skipped %d unreadable training image(s), e.g. %s", epoch, tr["skipped"], example)
+    print(f"warning: skipped {tr['skipped']} unreadable training image(s), e.g. {example}", file=sys.stderr)
+
+
+def _calibrate_best(best_path: Path, meta: ModelMeta, val_s: Sequence[Any], root: Path, trainer: TrainerConfig,
+                    device: torch.device) -> tuple[Any, ModelMeta]:
+    """Rank 0: temperature and threshold fitted on the validation reals, written into ``best``."""
+    calibration = calibrate_checkpoint(best_path, val_s, root, trainer.target_fpr, device)
+    meta = meta.replace(temperature=calibration.temperature, threshold=calibration.threshold)
+    print(f"calibrated on {calibration.n_real} real + {calibration.n_fake} fake validation images: temperature "
+          f"{calibration.temperature:.3f}, threshold {calibration.threshold:.4f} (FPR {calibration.fpr:.3f} <= "
+          f"target {calibration.target_fpr}, TPR {calibration.tpr:.3f})", file=sys.stderr)
+    if calibration.warning:
+        print(f"warning: {calibration.warning}", file=sys.stderr)
+    return calibration, meta
+
+
+def _fit(data: DataConfig, model_cfg: ModelConfig, trainer: TrainerConfig, run_dir: Path,
+         config: Mapping[str, Any] | None, resume: str | Path | None, info: DistInfo,
+         rows: Sequence[Any] | None, on_epoch_end: EpochCallback | None) -> TrainResult:
+    """The training run, step by step: set up, (resume,) train and validate each epoch, calibrate."""
+    device = info.device
+    _check_device(trainer, info)
+    if info.is_main:
+        (run_dir / "weights").mkdir(parents=True, exist_ok=True)
+    manifest = Path(data.manifest)
+    samples, train_s, val_s = _split_rows(manifest, rows)
+    model, meta = _build_model(model_cfg, trainer, device, _data_summary(manifest, samples))
+
+    ds = CropDataset(train_s, manifest.parent, model_cfg.tile_size, build_train_transform(data.augment),
+                     seed=trainer.seed, resize_to=data.resize_to)
+    loader, sampler = build_train_loader(ds, data.batch_size, data.num_workers, info, trainer.seed, data.group_batches)
+    steps_per_epoch = len(loader) if not trainer.max_steps_per_epoch else min(len(loader), trainer.max_steps_per_epoch)
+    st = _build_stepper(model, trainer, train_s, math.ceil(steps_per_epoch / trainer.accumulate), info)
+    prog = _Progress()
+    if resume:
+        prog = _restore(resume, st, model_cfg.backbone)
+        if info.is_main:
+            print(f"resuming {resume} at epoch {prog.epoch + 1}/{trainer.epochs}, step {prog.step}, "
+                  f"lr {st.optimizer.param_groups[0]['lr']:.3g}", file=sys.stderr)
+
+    config = dict(config or {"data": asdict(data), "model": asdict(model_cfg), "trainer": asdict(trainer)})
+    best_path, last_path = run_dir / "weights" / "best.safetensors", run_dir / "weights" / "last.safetensors"
+    eval_model = lambda: st.ema.module if st.ema is not None else model  # noqa: E731
     tb = _tensorboard(run_dir, trainer.tensorboard, info)
     on_step = None
     if tb is not None:
@@ -546,110 +674,43 @@ def _fit(data, model_cfg, trainer, run_dir, config, resume, info: DistInfo, timm
                 tb.add_scalar("train/loss", loss, s)
                 tb.add_scalar("train/lr", lr, s)
 
-    csv_path = run_dir / "metrics.csv"
-    fault_epoch = os.environ.get("FAKEDAMAGE_FAULT_AFTER_EPOCH")  # tests: SIGKILL right after this epoch's checkpoint
-    for epoch in range(start_epoch, trainer.epochs):
+    for epoch in range(prog.epoch, trainer.epochs):
         _seed_epoch(trainer.seed, info.rank, epoch)
         sampler.set_epoch(epoch)
         ds.set_epoch(epoch)
-        step, tr = train_one_epoch(stepper, loader, step, steps_per_epoch, desc=f"epoch {epoch + 1}/{trainer.epochs}",
-                                   progress=trainer.progress, info=info, on_step=on_step)
-        scheduler.step(epoch + 1)
+        prog.step, tr = train_one_epoch(st, loader, prog.step, steps_per_epoch, desc=f"epoch {epoch + 1}/{trainer.epochs}",
+                                        progress=trainer.progress, info=info, on_step=on_step)
+        st.scheduler.step(epoch + 1)
         if tr["skipped"] and info.is_main:
-            log.warning("epoch %d: skipped %d unreadable training image(s), e.g. %s", epoch + 1, tr["skipped"],
-                        tr["skipped_examples"][0] if tr["skipped_examples"] else "?")
-            print(f"warning: skipped {tr['skipped']} unreadable training image(s), e.g. "
-                  f"{tr['skipped_examples'][0] if tr['skipped_examples'] else '?'}", file=sys.stderr)
+            _warn_skipped(epoch + 1, tr)
         val, _ = _validate(eval_model(), meta, val_s, manifest.parent, info, data.resize_to)
-        row = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"], "train_loss": tr["loss"],
-               "train_image_loss": tr["image_loss"], "train_mask_loss": tr["mask_loss"], "train_img_s": tr["img_s"],
-               "data_wait": tr["data_wait"], "skipped": tr["skipped"],
-               **{f"val_{k}": v for k, v in val.items() if k not in ("n", "n_fake", "n_real", "threshold")}}
-        history.append(row)
-        key = _selection_key(val, trainer.select_metric)
-        improved = best_key is None or key > best_key
-        if improved:
-            best_key, best_metrics, bad_epochs = key, {"epoch": epoch + 1, **val}, 0
-        else:
-            bad_epochs += 1
-        stop = bool(trainer.patience) and bad_epochs >= int(trainer.patience)
+        row = _epoch_row(epoch + 1, prog.step, st.optimizer.param_groups[0]["lr"], tr, val)
+        improved = prog.record(epoch + 1, row, val, trainer.select_metric)
         if info.is_main:
-            _write_csv(csv_path, history)
-            extra = {"epoch": epoch + 1, "step": step}
-            save_train_state({
-                "backbone": model_cfg.backbone, "epoch": epoch + 1, "step": step, "bad_epochs": bad_epochs,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(),
-                "history": _plain(history), "best_key": list(best_key) if best_key else None,
-                "best_metrics": _plain(best_metrics), "world_size": info.world_size,
-            }, state_path)
-            save_checkpoint(eval_model(), meta, last_path, finite(val), config, extra)
-            if improved:
-                save_checkpoint(eval_model(), meta, best_path, finite(val), config, extra)
-            if tb is not None:
-                for k, v in row.items():
-                    if isinstance(v, (int, float)) and k not in ("epoch", "step") and math.isfinite(v):
-                        tb.add_scalar(("val/" + k[4:]) if k.startswith("val_") else f"epoch/{k}", v, epoch + 1)
-                tb.flush()
-            log.info("epoch %d/%d loss %.4f val auc %.4f tpr@1%%fpr %.3f%s", epoch + 1, trainer.epochs,
-                     row["train_loss"], val["auc"], val["tpr_at_1fpr"], "  (best)" if improved else "")
-            if trainer.progress:
-                px = f"  pixel F1 {val['pixel_f1']:.3f}" if val.get("pixel_n") else ""
-                tr_ = f"  trace AUC {val['trace_auc']:.4f}" if "trace_auc" in val else ""
-                print(f"epoch {epoch + 1}/{trainer.epochs}  loss {row['train_loss']:.4f}  {row['train_img_s']:.1f} img/s"
-                      f"  data wait {100 * row['data_wait']:.0f}%{tr_}  val AUC {val['auc']:.4f}  "
-                      f"TPR@1%FPR {val['tpr_at_1fpr']:.3f}{px}" + ("  *best" if improved else ""), file=sys.stderr)
+            _save_epoch(run_dir, st, prog, model_cfg.backbone, eval_model(), meta, val, config, improved,
+                        info.world_size)
+            _report_epoch(tb, row, val, improved, trainer)
         barrier(info)
-        if fault_epoch and int(fault_epoch) == epoch + 1:
-            import signal
-
-            os.kill(os.getpid(), signal.SIGKILL)
-        if stop:
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, row)
+        if trainer.patience and prog.bad_epochs >= int(trainer.patience):
             if info.is_main:
-                print(f"early stop: no {trainer.select_metric} improvement for {bad_epochs} epoch(s)", file=sys.stderr)
+                print(f"early stop: no {trainer.select_metric} improvement for {prog.bad_epochs} epoch(s)",
+                      file=sys.stderr)
             break
     if tb is not None:
         tb.close()
     calibration = None
     if info.is_main and trainer.calibrate and best_path.is_file() and any(s.label == 0 for s in val_s):
-        calibration = calibrate_checkpoint(best_path, val_s, manifest.parent, trainer.target_fpr, device)
-        meta = meta.replace(temperature=calibration.temperature, threshold=calibration.threshold)
-        print(f"calibrated on {calibration.n_real} real + {calibration.n_fake} fake validation images: temperature "
-              f"{calibration.temperature:.3f}, threshold {calibration.threshold:.4f} (FPR {calibration.fpr:.3f} <= "
-              f"target {calibration.target_fpr}, TPR {calibration.tpr:.3f})", file=sys.stderr)
-        if calibration.warning:
-            print(f"warning: {calibration.warning}", file=sys.stderr)
+        calibration, meta = _calibrate_best(best_path, meta, val_s, manifest.parent, trainer, device)
     barrier(info)
     if info.is_main:
         atomic_write_json(run_dir / "train_metrics.json", finite({
             "calibration": calibration.to_dict() if calibration else None,
-            "best": best_metrics, "history": history, "world_size": info.world_size, "device": str(device),
+            "best": prog.best_metrics, "history": prog.history, "world_size": info.world_size, "device": str(device),
             "seed": trainer.seed, "deterministic": trainer.deterministic, "precision": trainer.precision,
             "torch": torch.__version__}))
-    return TrainResult(run_dir, best_path, last_path, meta, best_metrics, history)
-
-
-def calibrate_checkpoint(path: str | Path, samples: list, root: str | Path, target_fpr: float = 0.01,
-                         device: str | torch.device = "cpu"):
-    """Fit temperature and a threshold for ``target_fpr`` on ``samples`` (a calibration split) and
-    write them into the checkpoint's metadata (sidecar rewritten atomically, weights unchanged).
-
-    Returns:
-        The :class:`~fakedamage.calibration.Calibration`.
-    """
-    from .calibration import calibrate
-    from .models import load_checkpoint
-    from .models.checkpoint import update_sidecar_meta
-
-    path = Path(path)
-    model, meta = load_checkpoint(path, device)
-    rows = evaluate_samples(TorchScorer(model, meta.replace(temperature=1.0), device), samples, root)
-    cal = calibrate([r["logit"] for r in rows], [r["label"] for r in rows], target_fpr,
-                    groups=[r["source_id"] for r in rows])
-    update_sidecar_meta(path, meta.replace(temperature=cal.temperature, threshold=cal.threshold),
-                        calibration=cal.to_dict())
-    return cal
+    return TrainResult(run_dir, best_path, last_path, meta, prog.best_metrics, prog.history)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -686,14 +747,3 @@ def run_train(cfg: Mapping[str, Any]) -> TrainResult:
         print(f"  fakedamage export weights={result.best} data.manifest={data.manifest}")
         print(f"  tensorboard --logdir {run_dir / 'tb'}")
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m fakedamage.train key=value ...``: same as ``fakedamage train``."""
-    from .cli import main as cli_main
-
-    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

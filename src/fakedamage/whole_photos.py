@@ -25,11 +25,13 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from .data.whole import jpeg_roundtrip, resample, whole_photo_claim
+from .errors import UsageError
+from .runtime.image_io import DEFAULT_MAX_PIXELS
 
 __all__ = ["SIZE_BANDS", "size_band", "resample", "jpeg_roundtrip", "whole_photo_claim", "WholeScore",
            "score_claims", "fit_size_correction", "corrected_probability", "band_report",
@@ -78,12 +80,12 @@ def _coarse_grid(res: Any, height: int, width: int, tile: int) -> np.ndarray:
         if y % tile == 0 and x % tile == 0 and y // tile < rows and x // tile < cols:
             grid[y // tile, x // tile] = v
     if np.isnan(grid).any():
-        raise ValueError("tile grid incomplete: tile_size must be a multiple of tile_stride")
+        raise UsageError("tile grid incomplete: tile_size must be a multiple of tile_stride")
     return grid
 
 
 def score_claims(scan: Callable[..., Any], photos: Iterable[tuple[str, np.ndarray]], factors: Sequence[float],
-                 generator: Any | None, tile_size: int, max_pixels: int = 50_000_000, seed: int = 0,
+                 generator: Any | None, tile_size: int, max_pixels: int = DEFAULT_MAX_PIXELS, seed: int = 0,
                  progress: Callable[[str], None] | None = None) -> list[WholeScore]:
     """Score every photo at every resampling factor (genuine, and with ``generator`` the two damaged twins).
 
@@ -157,7 +159,7 @@ def band_report(rows: Sequence[WholeScore], slope: float, tile_size: int, refere
 
 def evaluate_whole_rows(scan: Callable[..., Any], samples: Sequence[Any], root: Any, tile_size: int, slope: float,
                         reference_pixels: int, temperature: float, threshold: float, progress: bool = False,
-                        resampled: Sequence[float] = (0.5, 2.0), max_pixels: int = 50_000_000) -> dict[str, Any]:
+                        resampled: Sequence[float] = (0.5, 2.0), max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
     """Score manifest rows of a ``*_whole`` split (one photo decoded at a time) and report them per size band.
 
     Every genuine (``pristine``) photo is also scored resampled by each factor of ``resampled``
@@ -174,7 +176,7 @@ def evaluate_whole_rows(scan: Callable[..., Any], samples: Sequence[Any], root: 
     rows, failed = [], []
     for s in tqdm(samples, desc="whole photos", disable=None if progress else True, leave=False):
         try:
-            image = load_image(Path(root) / s.path, max_pixels=60_000_000)
+            image = load_image(Path(root) / s.path, max_pixels=DEFAULT_MAX_PIXELS)
         except (ValueError, OSError) as e:
             failed.append(str(e).splitlines()[0] if str(e) else s.path)
             continue
@@ -194,7 +196,7 @@ def evaluate_whole_rows(scan: Callable[..., Any], samples: Sequence[Any], root: 
 
 
 def calibrate_size(scan: Callable[..., Any], photos: Iterable[tuple[str, np.ndarray]], meta: Any,
-                   factors: Sequence[float], target_fpr: float = 0.01, max_pixels: int = 50_000_000,
+                   factors: Sequence[float], target_fpr: float = 0.01, max_pixels: int = DEFAULT_MAX_PIXELS,
                    seed: int = 0, fit_slope: bool = True,
                    progress: Callable[[str], None] | None = None) -> tuple[Any, dict[str, Any]]:
     """Fit ``size_slope`` and the threshold of ``meta`` on genuine whole photos.
@@ -215,7 +217,7 @@ def calibrate_size(scan: Callable[..., Any], photos: Iterable[tuple[str, np.ndar
     tile, ref = meta.tile_size, meta.size_reference_pixels
     rows = score_claims(scan, photos, factors, None, tile, max_pixels, seed, progress)
     if not rows:
-        raise ValueError("no genuine photo was large enough to score (need at least one tile a side)")
+        raise UsageError("no genuine photo was large enough to score (need at least one tile a side)")
     slope = fit_size_correction(rows, tile) if fit_slope else meta.size_slope
     probs = [corrected_probability(r, slope, tile, ref, meta.temperature) for r in rows]
     thr_photos = threshold_at_fpr(probs, target_fpr)

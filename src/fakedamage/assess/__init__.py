@@ -4,10 +4,13 @@
     >>> a = Assessor(None).assess("claim.jpg", references=["listing.jpg"])   # doctest: +SKIP
     >>> a.verdict, a.reason                                                   # doctest: +SKIP
 
-Modules: :mod:`.provenance` (GB 45438, C2PA, IPTC, SD watermark, generation parameters,
-software tags), :mod:`.reference` (near-duplicate matching, alignment, difference map,
-changed regions, video frames), :mod:`.fusion` (the documented rule and
-:class:`AssessConfig`), :mod:`.assessor`, :mod:`.report` (HTML) and :mod:`.cli`.
+Modules: :mod:`.provenance` (one module per source: XMP, EXIF, text chunks, C2PA, SD
+watermark, software tags), :mod:`.reference` (one module per step: loading, perceptual hash,
+features and geometry, alignment and difference map, verdict), :mod:`.settings`
+(:class:`AssessConfig` and :func:`load_config`), :mod:`.fusion` (the documented rule),
+:mod:`.evidence`, :mod:`.watermark` (the torch-free SD watermark decoder), :mod:`.assessor`,
+:mod:`.claim_report` (the reviewer's HTML page of one claim; not :mod:`fakedamage.report`)
+and :mod:`.cli`.
 
 Importing this package never imports torch.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 from .assessor import Assessment, Assessor
 from .evidence import EVIDENCE_KINDS, Evidence
-from .fusion import VERDICTS, AssessConfig, fuse, load_config
+from .fusion import VERDICTS, fuse
+from .settings import AssessConfig, load_config
 
 __all__ = ["Assessor", "Assessment", "Evidence", "EVIDENCE_KINDS", "AssessConfig", "VERDICTS", "fuse", "load_config"]

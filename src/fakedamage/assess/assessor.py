@@ -9,7 +9,12 @@
 
 The detector is optional: ``Assessor(None)`` uses provenance and references only. The
 verdict comes from :func:`fakedamage.assess.fusion.fuse` (a documented rule; thresholds in
-:class:`~fakedamage.assess.fusion.AssessConfig`) and names the evidence that decided it.
+:class:`~fakedamage.assess.settings.AssessConfig`) and names the evidence that decided it.
+
+Assessments in different threads are independent (one :class:`Assessor` per thread): no
+process-wide state such as warning filters is touched, and corrupt EXIF is found by an explicit
+check of its structure (:mod:`fakedamage.assess.provenance.exif`), not by recording Pillow's
+warnings. Pillow may still print such a warning through Python's ``warnings`` module.
 
 torch is never imported: numpy, Pillow, OpenCV, onnxruntime (through the detector),
 defusedxml, and optionally c2pa-python and invisible-watermark's torch-free decoder.
@@ -19,7 +24,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence, Union
@@ -28,10 +32,11 @@ import numpy as np
 from PIL import Image
 
 from ..runtime.image_io import ImageDecodeError, load_image
-from .evidence import WARNINGS_LOCK, Evidence, encode_png_base64, json_safe, thumbnail
-from .fusion import AssessConfig, Decision, detector_strength, fuse
+from .evidence import Evidence, encode_png_base64, json_safe, thumbnail
+from .fusion import Decision, detector_strength, fuse
 from .provenance import read_provenance
 from .reference import ReferenceImage, ReferenceMatcher, load_references, reference_evidence
+from .settings import AssessConfig, load_config
 
 __all__ = ["Assessor", "Assessment", "Evidence", "ClaimSource", "ReferenceSource"]
 
@@ -170,8 +175,6 @@ class Assessor:
     def __init__(self, detector: _DetectorLike | None = None, config: AssessConfig | None = None,
                  cache_size: int = 64) -> None:
         if config is None:
-            from .fusion import load_config
-
             config = load_config()
         self.detector = detector
         self.config = config
@@ -219,9 +222,7 @@ class Assessor:
         cfg = self.config
         t0 = time.perf_counter()
         data, source, claim_name = _read_claim(claim, cfg)
-        with WARNINGS_LOCK, warnings.catch_warnings():  # e.g. Pillow's "Corrupt EXIF data": provenance reports it
-            warnings.simplefilter("ignore", UserWarning)
-            pixels = load_image(source)
+        pixels = load_image(source)
         t1 = time.perf_counter()
         evidence: list[Evidence] = list(read_provenance(data, pixels, cfg))
         t2 = time.perf_counter()

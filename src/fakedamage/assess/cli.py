@@ -136,7 +136,7 @@ def _read_batch(path: Path) -> list[dict[str, str]]:
 def _run_batch(assessor: Any, batch: Path, output: str | None, html_dir: str | None, maps: bool,
                quiet: bool) -> int:
     from ..runtime.image_io import ImageDecodeError
-    from .report import write_html
+    from .claim_report import write_html
 
     try:
         rows = _read_batch(batch)
@@ -214,12 +214,16 @@ def run_assess(claim: str | None = None, model: str | None = None, ref: Sequence
         The exit code: 0 ok, 1 some claim failed, 2 usage error.
     """
     import json as _json
+    import warnings
 
     from ..runtime.image_io import ImageDecodeError
     from .assessor import Assessor
-    from .fusion import load_config
-    from .report import write_html
+    from .claim_report import write_html
+    from .settings import load_config
 
+    # Pillow's EXIF reader also warns about the corrupt EXIF that each assessment reports as a
+    # metadata_error item; on the command line that is said once, in the assessment.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
     if (claim is None) == (batch is None):
         _err("give one claim photo, or --batch CLAIMS.csv (see fakedamage assess --help)")
         return 2

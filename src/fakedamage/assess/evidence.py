@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -22,10 +21,6 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["Evidence", "EVIDENCE_KINDS", "SOURCES", "encode_png_base64", "thumbnail", "json_safe"]
-
-#: ``warnings.catch_warnings`` swaps process-wide state; every block that uses it in this package
-#: holds this lock, so concurrent assessments neither lose nor steal each other's warnings.
-WARNINGS_LOCK = threading.RLock()
 
 #: Where an item comes from.
 SOURCES: tuple[str, ...] = ("provenance", "reference", "detector")

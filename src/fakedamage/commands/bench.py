@@ -1,4 +1,4 @@
-"""``fakedamage bench``: the leave-one-family-out benchmark (see :mod:`fakedamage.bench`)."""
+"""``fakedamage bench``: the leave-one-family-out benchmark (see :mod:`fakedamage.generalisation`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ __all__ = ["run_bench_cmd"]
 
 
 def run_bench_cmd(cfg: Mapping[str, Any]) -> dict:
-    from ..bench import BenchConfig, run_bench
     from ..config import save_config
+    from ..generalisation import BenchConfig, run_bench
     from ..train import configs_from_dict
 
     run_dir = Path(cfg["run_dir"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..benchmark import format_table, run_speed_benchmark
+from ..speed import format_table, run_speed_benchmark
 from ..utils.io import atomic_write_json
 
 __all__ = ["run_benchmark"]

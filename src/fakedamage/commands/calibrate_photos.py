@@ -10,13 +10,14 @@ ONNX file and its ``.json`` sidecar (atomically), and the report to ``whole_phot
 
 from __future__ import annotations
 
-import json
 import sys
 import zlib
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
+
+from ..errors import UsageError
 
 __all__ = ["run_calibrate_photos", "select_photos"]
 
@@ -89,7 +90,7 @@ def run_calibrate_photos(cfg: Mapping[str, Any]) -> dict[str, Any]:
     factors = [float(f) for f in cfg["factors"]]
     calib_photos, report_photos = select_photos(cfg)
     if not calib_photos:
-        raise ValueError("no genuine photos to calibrate on; install the offline photo packages or give photos=<folder>")
+        raise UsageError("no genuine photos to calibrate on; install the offline photo packages or give photos=<folder>")
     say = lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)  # noqa: E731
     print(f"calibrate-photos: {len(calib_photos)} calibration photos, {len(report_photos)} report photos, "
           f"factors {factors}", file=sys.stderr)

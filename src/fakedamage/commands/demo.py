@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from ..config import save_config
 from ..data.manifest import read_manifest
+from ..runtime.image_io import DEFAULT_MAX_PIXELS
 from ..utils.io import atomic_write_json
 
 __all__ = ["run_demo"]
@@ -42,12 +43,12 @@ def _size_calibration(onnx_path: Path, weights: Path, rows: list, root: Path, cf
 
     def photos():
         for r in rows:
-            yield r.source_id, load_image(root / r.path, max_pixels=60_000_000)
+            yield r.source_id, load_image(root / r.path, max_pixels=DEFAULT_MAX_PIXELS)
         for p in extra:
-            yield p.name, jpeg_roundtrip(load_rgb(p.path, max_pixels=60_000_000), quality)
+            yield p.name, jpeg_roundtrip(load_rgb(p.path, max_pixels=DEFAULT_MAX_PIXELS), quality)
 
     new, summary = calibrate_size(det.scan, photos(), det.meta, list(cfg["factors"]), float(cfg["target_fpr"]),
-                                  int(cfg.get("max_pixels", 50_000_000)))
+                                  int(cfg.get("max_pixels", DEFAULT_MAX_PIXELS)))
     with atomic_path(onnx_path) as tmp:
         tmp.write_bytes(onnx_path.read_bytes())
         write_model_metadata(tmp, new)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..data.manifest import read_manifest
-from ..evaluate import (TorchScorer, evaluate_samples, finite, group_metrics, plot_roc, robustness_sweep,
-                        save_predictions)
+from ..errors import UsageError
+from ..evaluate import (
+    TorchScorer,
+    evaluate_samples,
+    finite,
+    group_metrics,
+    robustness_sweep,
+    save_predictions,
+    unreadable_summary,
+)
+from ..report import plot_roc
 from ..utils.io import atomic_write_json
 
 __all__ = ["load_scorer", "evaluate_model", "run_eval"]
@@ -27,7 +37,7 @@ def load_scorer(model_path: str | Path, device: str = "cpu"):
 
         model, meta = load_checkpoint(model_path, device)
         return TorchScorer(model, meta, device), meta
-    raise ValueError(f"{model_path}: model must be a .safetensors checkpoint or an .onnx file")
+    raise UsageError(f"{model_path}: model must be a .safetensors checkpoint or an .onnx file")
 
 
 def _calibration_of(model_path: Path) -> dict | None:
@@ -65,15 +75,20 @@ def evaluate_model(model_path: str | Path, manifest: str | Path, split: str, out
     scorer, meta = load_scorer(model_path)
     samples = read_manifest(manifest, splits=[split])
     if not samples:
-        raise ValueError(f"{manifest}: no rows in split {split!r}")
+        raise UsageError(f"{manifest}: no rows in split {split!r}")
     root = Path(manifest).parent
-    preds = evaluate_samples(scorer, samples, root, progress=progress, pixel=True)
+    unreadable: list[dict] = []
+    preds = evaluate_samples(scorer, samples, root, progress=progress, pixel=True, unreadable=unreadable)
+    if not preds:
+        raise UsageError(f"{manifest}: none of the {len(samples)} images of split {split!r} could be read "
+                         f"(e.g. {unreadable[0]['error']}); check the dataset folder")
     thr = meta.threshold if threshold is None else float(threshold)
     groups = group_metrics(preds, thr)
+    groups["overall"]["n_unreadable"] = len(unreadable)
     labels, scores = [p["label"] for p in preds], [p["score"] for p in preds]
     report: dict[str, Any] = {"model": str(model_path), "manifest": str(manifest), "split": split, "threshold": thr,
                               "temperature": meta.temperature, "calibration": _calibration_of(model_path),
-                              "metrics": groups}
+                              "metrics": groups, "unreadable": unreadable_summary(unreadable, len(samples))}
     if bootstrap:
         report["ci"] = bootstrap_ci(labels, scores, thr, groups=[p["source_id"] for p in preds], n_boot=bootstrap)
     out_dir = Path(out_dir)
@@ -86,7 +101,8 @@ def evaluate_model(model_path: str | Path, manifest: str | Path, split: str, out
         from ..data.targets import has_partial_region, region_target
         from ..runtime.image_io import load_image
 
-        pasted = [s for s in samples if has_partial_region(s)]
+        scored = {p["id"] for p in preds}
+        pasted = [s for s in samples if s.id in scored and has_partial_region(s)]
         maps, targets = [], []
         for s in pasted:
             img = load_image(root / s.path)
@@ -122,6 +138,10 @@ def run_eval(cfg: Mapping[str, Any]) -> dict:
     m = evaluate_model(model, cfg["data"]["manifest"], cfg["split"], out, cfg.get("threshold"), cfg.get("progress", True),
                        robustness=rob, bootstrap=int(cfg.get("bootstrap", 500)))
     o = m["metrics"]["overall"]
+    u = m["unreadable"]
+    if u["n"]:
+        print(f"warning: {u['n']} of {o['n'] + u['n']} images could not be read and are not in the metrics "
+              f"({u['n_real']} real, {u['n_fake']} fake), e.g. {u['files'][0]['error']}", file=sys.stderr)
     print(f"{cfg['split']}: {o['n']} images  AUC {o['auc']:.4f}  AP {o['ap']:.4f}  TPR@1%FPR {o['tpr_at_1fpr']:.3f}  "
           f"TPR@5%FPR {o['tpr_at_5fpr']:.3f}  EER {o['eer']:.3f}  bAcc {o['balanced_accuracy']:.3f}"
           + (f"  pixel F1@0.5 {o['pixel_f1']:.3f} (n={o['pixel_n']})" if o.get("pixel_n") else ""))

@@ -47,20 +47,22 @@ def run_export(cfg: Mapping[str, Any]) -> tuple[Path, ParityReport]:
     val_images, val_labels = labelled_images(manifest, "val", None if reduced else e.parity_images)
     report = export_onnx(model, meta, out, val_images[: e.parity_images], opset=e.opset, dynamo=e.dynamo,
                          tolerance=e.tolerance)
-    print(f"exported {out} (+ {out.with_suffix('.json').name}); parity on {report.n_images} real images: "
+    print(f"exported {out} (+ {out.with_suffix('.json').name}, {out.stem}.conformance.json); parity on {report.n_images} real images: "
           f"max |Δprob| {report.max_abs_dprob:.2e}, {report.verdicts_agree}/{report.n_images} verdicts agree",
           file=sys.stderr)
     if reduced:
         calib = parity_images(manifest, e.calibration_images, split="train") if e.int8 else []
         for precision in reduced:
             try:
-                path, gate = write_reduced_precision(out, precision, val_images, val_labels, calib, e.auc_tolerance,
-                                                     e.per_channel, e.int8_method)
+                path, gate = write_reduced_precision(out, precision, val_images, val_labels, calib,
+                                                     **e.gate_kwargs())
             except GateError as err:
                 raise GateError(f"{err} (the fp32 {out.name} passed parity and was written)") from None
             print(f"exported {path}: validation AUC {gate.auc:.4f} vs fp32 {gate.auc_fp32:.4f} (change "
-                  f"{gate.delta:+.4f}, allowed ±{gate.tolerance}) on {gate.n_images} images, max |Δprob| "
-                  f"{gate.max_abs_dprob:.3f}", file=sys.stderr)
+                  f"{gate.delta:+.4f}, allowed ±{gate.tolerance}); FPR {gate.fpr:.3f} at its recalibrated threshold "
+                  f"{gate.threshold:.4f} (allowed +{gate.fpr_tolerance}); {gate.verdicts_agree}/{gate.n_images} "
+                  f"verdicts agree (at least {gate.min_verdict_agreement:.0%}); max |Δprob| {gate.max_abs_dprob:.3f}",
+                  file=sys.stderr)
     print("next:")
     print(f"  fakedamage predict path/to/photos --model {out} --output preds.csv --save-heatmaps heatmaps/")
     print(f"  fakedamage benchmark model={out} weights={weights}")

@@ -17,11 +17,12 @@ from typing import Any, Mapping, Sequence
 from ..data.generators import create_generator
 from ..data.generators.autoencoder import AutoencoderConfig, save_autoencoder, train_autoencoder
 from ..data.generators.base import Generator
+from ..data.ingest import import_fakes
 from ..data.manifest import read_manifest
 from ..data.photos import PhotoSource, dedupe_photos, find_offline_photos, load_rgb, photos_from_dirs, write_sources_csv
 from ..data.preview import write_preview
-from ..data.ingest import import_fakes
 from ..data.synth import SynthConfig, rebuild_manifest, split_sources, synthesize
+from ..errors import UsageError
 from ..utils.io import atomic_write_json
 
 __all__ = ["synth_config", "select_photos", "build_generators", "parse_shard", "run_synth"]
@@ -50,7 +51,7 @@ def select_photos(photos_cfg: Mapping[str, Any]) -> tuple[list[PhotoSource], lis
     if photos_cfg.get("max_photos"):
         photos = photos[: int(photos_cfg["max_photos"])]
     if len(photos) < 3:
-        raise ValueError(f"only {len(photos)} photos found (sources {list(photos_cfg['sources'])}, "
+        raise UsageError(f"only {len(photos)} photos found (sources {list(photos_cfg['sources'])}, "
                          f"dirs {list(photos_cfg.get('dirs') or [])}); install Debian's opencv-doc / "
                          "mate-backgrounds (scripts/install_offline_photos.sh) or add data.photos.dirs")
     return photos, notes
@@ -92,7 +93,7 @@ def build_generators(specs: Mapping[str, Mapping[str, Any]], train_photos: Seque
             out.append(create_generator(kind, **spec))
     names = [g.name for g in out]
     if len(set(names)) != len(names):
-        raise ValueError(f"two generators share a name ({names}); give each a distinct name")
+        raise UsageError(f"two generators share a name ({names}); give each a distinct name")
     return out
 
 
@@ -103,9 +104,9 @@ def parse_shard(value: str | None) -> tuple[int, int]:
     try:
         i, n = (int(v) for v in str(value).split("/"))
     except ValueError:
-        raise ValueError(f"shard={value!r}: use shard=i/n, e.g. shard=0/4") from None
+        raise UsageError(f"shard={value!r}: use shard=i/n, e.g. shard=0/4") from None
     if not 0 <= i < n:
-        raise ValueError(f"shard={value!r}: need 0 <= i < n")
+        raise UsageError(f"shard={value!r}: need 0 <= i < n")
     return i, n
 
 
@@ -125,7 +126,7 @@ def run_synth(cfg: Mapping[str, Any]) -> Path:
              "generators": sorted(g.name for g in generators), "photos": [p.name for p in photos]}
     state_path = root / "synth.json"
     if state_path.is_file() and json.loads(state_path.read_text()) != state:
-        raise ValueError(f"{root}: holds a dataset made with other settings ({state_path}); "
+        raise UsageError(f"{root}: holds a dataset made with other settings ({state_path}); "
                          "choose another data.root or delete the folder")
     atomic_write_json(state_path, state)
     report = synthesize(photos, generators, root, sc, shard=parse_shard(cfg.get("shard")), progress=progress)

@@ -47,6 +47,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from ..errors import UsageError
+
 __all__ = [
     "DAMAGE_TYPES",
     "COVERAGE_BOUNDS",
@@ -152,7 +154,7 @@ def _texture_maps(image: np.ndarray | None, h: int, w: int) -> tuple[np.ndarray,
     if img.ndim == 3:
         img = img[..., :3]
     elif img.ndim != 2:
-        raise ValueError(f"image must be (H, W) or (H, W, C), got shape {img.shape}")
+        raise UsageError(f"image must be (H, W) or (H, W, C), got shape {img.shape}")
     s = min(h, w)
     f = max(1.0, s / _MAP_SIDE)  # large photos: compute on a reduced copy
     gh, gw = max(1, int(round(h / f))), max(1, int(round(w / f)))
@@ -571,7 +573,6 @@ def _scratch(rng: np.random.Generator, h: int, w: int, maps, scale: float) -> np
 
 def _tear(rng: np.random.Generator, h: int, w: int, maps, scale: float) -> np.ndarray:
     s = min(h, w)
-    u = max(1.0, s / 256)
     region = maps[0] if maps else None
     cx, cy = _sample_point(rng, region, h, w, 0.2 * s)
     angle = rng.uniform(0, math.pi)
@@ -681,7 +682,7 @@ _MAKERS: dict[str, Callable[..., np.ndarray]] = {
 
 def _check_kind(kind: str) -> None:
     if kind not in DAMAGE_TYPES:
-        raise ValueError(f"unknown damage kind {kind!r}; expected one of {DAMAGE_TYPES}")
+        raise UsageError(f"unknown damage kind {kind!r}; expected one of {DAMAGE_TYPES}")
 
 
 def make_damage_mask(
@@ -716,7 +717,7 @@ def make_damage_mask(
     _check_kind(kind)
     h, w = int(height), int(width)
     if h < _MIN_SIDE or w < _MIN_SIDE:
-        raise ValueError(f"mask size {h}x{w} is too small; each side must be >= {_MIN_SIDE}")
+        raise UsageError(f"mask size {h}x{w} is too small; each side must be >= {_MIN_SIDE}")
     maps = _texture_maps(image, h, w)
     seed = int(rng.integers(0, 2**63 - 1))
     lo, hi = COVERAGE_BOUNDS[kind]
@@ -1012,10 +1013,10 @@ def paint_damage(image: np.ndarray, mask: np.ndarray, kind: str, rng: np.random.
     _check_kind(kind)
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise ValueError(f"image must be (H, W, 3) uint8, got shape {img.shape} dtype {img.dtype}")
+        raise UsageError(f"image must be (H, W, 3) uint8, got shape {img.shape} dtype {img.dtype}")
     m = np.asarray(mask, dtype=np.float32)
     if m.shape != img.shape[:2]:
-        raise ValueError(f"mask shape {m.shape} does not match image {img.shape[:2]}")
+        raise UsageError(f"mask shape {m.shape} does not match image {img.shape[:2]}")
     m = np.clip(np.nan_to_num(m), 0.0, 1.0)
     out = img.copy()
     on = m > 0

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import UsageError
 from ..utils.io import atomic_path
 from .manifest import VARIANT_LABELS, Sample, write_manifest
 from .photos import load_rgb
-from .synth import SynthConfig, crop_origins, encode_image, encoding_label, slugify, stable_seed, split_sources
+from .synth import SynthConfig, crop_origins, encode_image, encoding_label, slugify, split_sources, stable_seed
 
 __all__ = ["import_fakes", "IMPORT_COLUMNS"]
 
@@ -56,7 +57,7 @@ def import_fakes(csv_path: str | Path, out_dir: str | Path, cfg: SynthConfig = S
         reader = csv.DictReader(f)
         missing = [c for c in IMPORT_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{csv_path}: missing columns {missing}; need at least {', '.join(IMPORT_COLUMNS)}")
+            raise UsageError(f"{csv_path}: missing columns {missing}; need at least {', '.join(IMPORT_COLUMNS)}")
         entries = list(reader)
     base = csv_path.parent
     splits = split_sources([e["source"] for e in entries], cfg.val_fraction, cfg.test_fraction, cfg.seed)
@@ -73,7 +74,7 @@ def import_fakes(csv_path: str | Path, out_dir: str | Path, cfg: SynthConfig = S
                     mask = (np.asarray(m.convert("L")) > 127).astype(np.uint8) * 255
             variant = e.get("variant") or ("inpaint_pasted" if mask is not None else "inpaint_full")
             if VARIANT_LABELS.get(variant) != 1:
-                raise ValueError(f"variant {variant!r} is not a fake variant")
+                raise UsageError(f"variant {variant!r} is not a fake variant")
         except (OSError, ValueError) as err:
             failures.append(f"{csv_path}:{line}: {err}")
             continue
@@ -86,13 +87,13 @@ def import_fakes(csv_path: str | Path, out_dir: str | Path, cfg: SynthConfig = S
         size = cfg.crop_size if aligned else None
         stem = slugify(Path(e["path"]).stem) + "_" + hashlib.sha1(e["path"].encode()).hexdigest()[:6]
         for i, (y, x) in enumerate(windows):
-            cut = (lambda a: a[y : y + size, x : x + size]) if size else (lambda a: a)  # noqa: E731
-            f_px, r_px = np.ascontiguousarray(cut(fake)), np.ascontiguousarray(cut(real))
+            window = (slice(y, y + size), slice(x, x + size)) if size else (slice(None), slice(None))
+            f_px, r_px = np.ascontiguousarray(fake[window]), np.ascontiguousarray(real[window])
             mask_rel = ""
             if mask is not None and mask.shape == fake.shape[:2]:
                 mask_rel = f"masks/import/{stem}_{i:03d}.png"
                 with atomic_path(out_dir / mask_rel) as tmp:
-                    Image.fromarray(np.ascontiguousarray(cut(mask))).save(tmp, format="PNG")
+                    Image.fromarray(np.ascontiguousarray(mask[window])).save(tmp, format="PNG")
             common = dict(generator="", damage_type="", source_id=source_id, mask_path="", prompt="", seed=item_seed,
                           width=f_px.shape[1], height=f_px.shape[0], split=splits[e["source"]],
                           licence="unknown (imported)", source=f"import:{csv_path.name}")

@@ -30,6 +30,7 @@ from typing import Iterable, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import UsageError
 from ..utils.io import atomic_path
 
 __all__ = ["Sample", "SCHEMA", "VARIANT_LABELS", "VARIANTS", "SPLITS", "MANIFEST_COLUMNS", "read_manifest",
@@ -74,13 +75,13 @@ def validate_rows(rows: Sequence[Sample], where: str = "manifest") -> None:
     seen: set[str] = set()
     for i, s in enumerate(rows):
         if s.variant not in VARIANT_LABELS:
-            raise ValueError(f"{where}: row {i} ({s.id}): unknown variant {s.variant!r}; valid: {VARIANTS}")
+            raise UsageError(f"{where}: row {i} ({s.id}): unknown variant {s.variant!r}; valid: {VARIANTS}")
         if VARIANT_LABELS[s.variant] != s.label:
-            raise ValueError(f"{where}: row {i} ({s.id}): variant {s.variant!r} needs label {VARIANT_LABELS[s.variant]}")
+            raise UsageError(f"{where}: row {i} ({s.id}): variant {s.variant!r} needs label {VARIANT_LABELS[s.variant]}")
         if s.split not in SPLITS:
-            raise ValueError(f"{where}: row {i} ({s.id}): split {s.split!r} is not one of {SPLITS}")
+            raise UsageError(f"{where}: row {i} ({s.id}): split {s.split!r} is not one of {SPLITS}")
         if s.id in seen:
-            raise ValueError(f"{where}: duplicate id {s.id!r}")
+            raise UsageError(f"{where}: duplicate id {s.id!r}")
         seen.add(s.id)
 
 
@@ -111,14 +112,14 @@ def read_manifest(path: str | os.PathLike, splits: Sequence[str] | None = None) 
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
-        raise ValueError(f"{path}: not a Parquet manifest ({str(e).splitlines()[0]})") from None
+        raise UsageError(f"{path}: not a Parquet manifest ({str(e).splitlines()[0]})") from None
     missing = [c for c in MANIFEST_COLUMNS if c not in table.column_names]
     if missing:
-        raise ValueError(f"{path}: not a fakedamage manifest, missing columns {missing}")
+        raise UsageError(f"{path}: not a fakedamage manifest, missing columns {missing}")
     try:
         table = table.select(MANIFEST_COLUMNS).cast(SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise ValueError(f"{path}: column types do not match the manifest schema ({e})") from None
+        raise UsageError(f"{path}: column types do not match the manifest schema ({e})") from None
     rows = [Sample(**r) for r in table.to_pylist()]
     validate_rows(rows, str(path))
     return [r for r in rows if splits is None or r.split in splits]

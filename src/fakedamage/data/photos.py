@@ -64,7 +64,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from ..runtime.image_io import load_image
+from ..errors import UsageError
+from ..runtime.image_io import DEFAULT_MAX_PIXELS, load_image
 from ..utils.io import atomic_path
 
 __all__ = [
@@ -633,7 +634,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         with Image.open(path) as im:
             return _oriented_size(im)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: cannot read image ({e})") from None
+        raise UsageError(f"{path}: cannot read image ({e})") from None
 
 
 def _colourfulness(path: Path) -> float:
@@ -678,7 +679,7 @@ def find_offline_photos(min_side: int = 256, include: Sequence[str] | None = Non
     wanted: Iterable[str] = SOURCES if include is None else list(include)
     unknown = [s for s in wanted if s not in _FINDERS]
     if unknown:
-        raise ValueError(f"unknown photo source(s) {unknown}; known: {list(SOURCES)}")
+        raise UsageError(f"unknown photo source(s) {unknown}; known: {list(SOURCES)}")
     photos: dict[str, PhotoSource] = {}
     for source in SOURCES:
         if source not in wanted:
@@ -692,7 +693,7 @@ def find_offline_photos(min_side: int = 256, include: Sequence[str] | None = Non
 # --------------------------------------------------------------------------- loading
 
 
-def load_rgb(path: str | os.PathLike, max_pixels: int = 200_000_000) -> np.ndarray:
+def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a photo to ``(H, W, 3)`` uint8 RGB with the runtime's decoder.
 
     Training data and the deployed :class:`~fakedamage.Detector` decode through the

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-
 from PIL import Image, ImageDraw
 
 from ..utils.io import atomic_path

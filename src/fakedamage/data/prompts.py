@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UsageError
+
 __all__ = ["PROMPTS", "NEGATIVE_PROMPT", "MATERIALS", "make_prompt"]
 
 MATERIALS = ("ceramic", "plastic", "glass", "fabric", "wood", "metal", "cardboard", "leather", "paint")
@@ -48,7 +50,7 @@ NEGATIVE_PROMPT = "blurry, cartoon, illustration, text, watermark"
 def make_prompt(kind: str, rng: np.random.Generator) -> str:
     """A damage prompt for ``kind`` with a random material (deterministic for ``rng``)."""
     if kind not in PROMPTS:
-        raise ValueError(f"no prompts for damage kind {kind!r}; known: {sorted(PROMPTS)}")
+        raise UsageError(f"no prompts for damage kind {kind!r}; known: {sorted(PROMPTS)}")
     templates = PROMPTS[kind]
     template = templates[int(rng.integers(len(templates)))]
     return template.format(material=MATERIALS[int(rng.integers(len(MATERIALS)))])

@@ -45,11 +45,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 from PIL import Image
 
+from ..errors import UsageError
 from ..utils.io import atomic_path
+from .compose import content_aligned_pair, paste_back, simulate_capture
 from .damage import DAMAGE_TYPES, make_damage_mask, mask_to_uint8, paint_damage
 from .generators.base import Generator
 from .manifest import VARIANT_LABELS, VARIANTS, Sample, read_manifest, write_manifest
@@ -104,9 +105,9 @@ class SynthConfig:
     def __post_init__(self) -> None:
         bad = [v for v in self.variants if v not in VARIANTS]
         if bad:
-            raise ValueError(f"unknown variants {bad}; valid: {VARIANTS}")
+            raise UsageError(f"unknown variants {bad}; valid: {VARIANTS}")
         if self.encoding not in ENCODINGS:
-            raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+            raise UsageError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
 
 
 @dataclass
@@ -150,75 +151,6 @@ def split_sources(names: Sequence[str], val_fraction: float, test_fraction: floa
     n_test = max(1, round(n * test_fraction)) if n >= 3 else 0
     n_val = max(1, round(n * val_fraction)) if n >= 3 else 0
     return {name: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, name in enumerate(order)}
-
-
-def _feathered(mask: np.ndarray, feather: float) -> np.ndarray:
-    m = (mask > 0.05).astype(np.float32)
-    if feather > 0:
-        k = int(2 * round(3 * feather) + 1)
-        m = cv2.dilate(m, np.ones((3, 3), np.uint8), iterations=max(1, int(feather)))
-        m = cv2.GaussianBlur(m, (k, k), feather)
-    return m
-
-
-def paste_back(real: np.ndarray, generated: np.ndarray, mask: np.ndarray, feather: float) -> np.ndarray:
-    """Composite generated pixels into the real image inside a feathered mask.
-
-    Pixels where the feathered mask is 0 keep the real value exactly.
-
-    Args:
-        real: ``(H, W, 3)`` uint8.
-        generated: ``(H, W, 3)`` uint8.
-        mask: ``(H, W)`` float in ``[0, 1]``.
-        feather: Gaussian sigma of the edge in pixels (0: hard edge).
-    """
-    m = _feathered(mask, feather)[..., None]
-    out = real.astype(np.float32) * (1 - m) + generated.astype(np.float32) * m
-    out = np.clip(np.round(out), 0, 255).astype(np.uint8)
-    keep = m[..., 0] == 0
-    out[keep] = real[keep]
-    return out
-
-
-def simulate_capture(painted: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Make painted damage look photographed, at random: left crisp, optically blurred, or
-    blurred with sensor noise (about a third each), inside the damage region only.
-
-    The result is the *damaged photo* that both classes start from: pasted back as is it is a
-    ``real_damage`` hard negative, passed through a generator it becomes a fake. Softening is
-    never tied to one class, so "soft damage = real" cannot be learned. Pixels where
-    ``mask == 0`` are returned unchanged.
-
-    Args:
-        painted: ``(H, W, 3)`` uint8, damage painted in.
-        mask: ``(H, W)`` float alpha of the damage.
-        rng: Source of the choice and its parameters.
-    """
-    style = rng.random()
-    if style < 1 / 3:
-        return painted
-    soft = cv2.GaussianBlur(painted.astype(np.float32), (0, 0), float(rng.uniform(0.3, 0.9)))
-    if style >= 2 / 3:
-        soft += rng.normal(0.0, float(rng.uniform(0.5, 2.0)), soft.shape).astype(np.float32)
-    out = np.clip(np.round(soft), 0, 255).astype(np.uint8)
-    return np.where((mask > 0)[..., None], out, painted)
-
-
-def content_aligned_pair(real: np.ndarray, damaged: np.ndarray, regenerated: np.ndarray, mask: np.ndarray,
-                         feather: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(real_damage, inpaint_pasted)`` from one damaged image and the generator's output for it.
-
-    Both paste into ``real`` with the same feathered mask; they differ only where the mask is
-    non-zero, and only by ``regenerated - damaged`` (the generator's traces).
-
-    Args:
-        real: ``(H, W, 3)`` uint8, the untouched crop.
-        damaged: ``(H, W, 3)`` uint8, damage painted (:func:`simulate_capture` applied).
-        regenerated: ``(H, W, 3)`` uint8, the generator's output for ``damaged``.
-        mask: ``(H, W)`` float alpha of the damage.
-        feather: Paste-back edge sigma (px).
-    """
-    return paste_back(real, damaged, mask, feather), paste_back(real, regenerated, mask, feather)
 
 
 def encode_image(image: np.ndarray, encoding: str, quality: int) -> tuple[bytes, str]:
@@ -272,7 +204,7 @@ def _synth_photo(photo: PhotoSource, split: str, generators: Sequence[Generator]
     h, w = image.shape[:2]
     size = cfg.crop_size
     if min(h, w) < size:
-        raise ValueError(f"{photo.path}: {w}x{h} is smaller than crop_size={size}; lower data.crop_size or drop it")
+        raise UsageError(f"{photo.path}: {w}x{h} is smaller than crop_size={size}; lower data.crop_size or drop it")
     slug = slugify(photo.name)
     (out_dir / "images" / slug).mkdir(parents=True, exist_ok=True)
     (out_dir / "masks" / slug).mkdir(parents=True, exist_ok=True)
@@ -415,7 +347,7 @@ def synthesize(
 
     index, count = shard
     if not 0 <= index < count:
-        raise ValueError(f"shard {index}/{count} is out of range; use shard=i/n with 0 <= i < n")
+        raise UsageError(f"shard {index}/{count} is out of range; use shard=i/n with 0 <= i < n")
     out_dir = Path(out_dir)
     (out_dir / "shards").mkdir(parents=True, exist_ok=True)
     photos = sorted(photos, key=lambda p: p.name)

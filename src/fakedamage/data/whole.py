@@ -53,8 +53,8 @@ def claim_pixels(image: np.ndarray, generator: Any, seed: int, window: int = 256
     generator sees that window, as an AI editor's brush region), pasted back into the
     full-resolution photo. At most one full-size copy is made at a time.
     """
+    from .compose import content_aligned_pair, simulate_capture
     from .damage import DAMAGE_TYPES, make_damage_mask, paint_damage
-    from .synth import content_aligned_pair, simulate_capture
 
     yield "pristine", image, "", None, (0, 0)
     if generator is None:

@@ -12,12 +12,14 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 
+from ..errors import UsageError
 from ..meta import ModelMeta
 from ..utils.io import atomic_path, atomic_write_json
-from .detector import DamageDetector
 from .factory import create_detector
+from .network import DetectorNet
 
 __all__ = ["save_checkpoint", "load_checkpoint", "sidecar_path", "update_sidecar_meta", "architecture_of", "save_train_state",
            "load_train_state", "train_state_path", "TRAIN_STATE_FORMAT"]
@@ -38,7 +40,7 @@ def update_sidecar_meta(weights: str | Path, meta: ModelMeta, **records: Any) ->
     atomic_write_json(sidecar_path(weights), side)
 
 
-def architecture_of(model: DamageDetector) -> dict[str, Any]:
+def architecture_of(model: DetectorNet) -> dict[str, Any]:
     """What :func:`create_detector` needs, besides the backbone name, to rebuild ``model``."""
     if hasattr(model, "architecture"):  # TraceNet
         return {"trace": model.architecture()}
@@ -52,13 +54,27 @@ def architecture_of(model: DamageDetector) -> dict[str, Any]:
     return arch
 
 
-def save_checkpoint(model: DamageDetector, meta: ModelMeta, path: str | Path,
+def check_normalization(model: torch.nn.Module, meta: ModelMeta, where: str | Path = "model") -> None:
+    """Refuse a model whose built-in ``mean``/``std`` differ from its metadata (the single source).
+
+    Raises:
+        UsageError: naming ``where``, both values and the fix.
+    """
+    got_mean = tuple(float(v) for v in model.mean.flatten().tolist())
+    got_std = tuple(float(v) for v in model.std.flatten().tolist())
+    if not (np.allclose(got_mean, meta.mean, rtol=0, atol=1e-6) and np.allclose(got_std, meta.std, rtol=0, atol=1e-6)):
+        raise UsageError(f"{where}: the model normalises with mean={got_mean} std={got_std} but its metadata says "
+                         f"mean={tuple(meta.mean)} std={tuple(meta.std)}; rebuild the metadata with build_meta(model, ...)")
+
+
+def save_checkpoint(model: DetectorNet, meta: ModelMeta, path: str | Path,
                     metrics: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
                     extra: Mapping[str, Any] | None = None) -> Path:
     """Write ``path`` (safetensors) and its JSON sidecar (metadata, architecture, metrics, config)."""
     from safetensors.torch import save_file
 
     path = Path(path)
+    check_normalization(model, meta, path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"format": "fakedamage-detector", "backbone": meta.backbone})
@@ -68,7 +84,7 @@ def save_checkpoint(model: DamageDetector, meta: ModelMeta, path: str | Path,
     return path
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[DamageDetector, ModelMeta]:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[DetectorNet, ModelMeta]:
     """Load a detector saved by :func:`save_checkpoint` (no network, no pickle)."""
     from safetensors.torch import load_file
 
@@ -83,12 +99,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         meta = ModelMeta.from_dict(info["meta"])
         arch = dict(info.get("architecture") or {})
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{side}: unreadable checkpoint sidecar ({e})") from None
-    model = create_detector(meta.backbone, pretrained=False, **arch)
+        raise UsageError(f"{side}: unreadable checkpoint sidecar ({e})") from None
+    model = create_detector(meta.backbone, pretrained=False, mean=meta.mean, std=meta.std, **arch)
     try:
         model.load_state_dict(load_file(str(path), device="cpu"))
     except RuntimeError as e:
-        raise ValueError(f"{path}: weights do not match the {meta.backbone} detector described by {side.name} "
+        raise UsageError(f"{path}: weights do not match the {meta.backbone} detector described by {side.name} "
                          f"({str(e).splitlines()[0]}); retrain or re-download the checkpoint") from None
     return model.to(device).eval(), meta
 
@@ -129,8 +145,8 @@ def load_train_state(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated or foreign file: one line, no traceback
-        raise ValueError(f"{path}: unreadable training state ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+        raise UsageError(f"{path}: unreadable training state ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                          "resume from another run or start fresh") from None
     if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
-        raise ValueError(f"{path}: not a fakedamage training state (format {state.get('format') if isinstance(state, dict) else None!r})")
+        raise UsageError(f"{path}: not a fakedamage training state (format {state.get('format') if isinstance(state, dict) else None!r})")
     return state

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import difflib
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import timm
 
 from .. import __version__
+from ..errors import FakedamageError, UsageError
 from ..meta import ModelMeta
 from ..utils.io import git_commit
-from .detector import DamageDetector, set_stem_stride
+from .network import DetectorNet, set_stem_stride
 from .trace import TRACE_BACKBONE, TraceConfig, TraceNet
 
 __all__ = ["create_detector", "resolve_backbone", "resolve_normalization", "build_meta", "PretrainedMismatchError",
            "PretrainedLoadError"]
 
 
-class PretrainedMismatchError(ValueError):
+class PretrainedMismatchError(UsageError):
     """A local pretrained file does not fit the backbone (missing or mis-shaped tensors)."""
 
 
-class PretrainedLoadError(RuntimeError):
+class PretrainedLoadError(FakedamageError, RuntimeError):
     """timm's hub weights could not be fetched (offline machine, unknown tag)."""
 
 
@@ -40,7 +41,7 @@ def resolve_backbone(backbone: str) -> str:
     if not close:
         close = [n for n in names if backbone.split("_")[0] in n][:3]
     hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
-    raise ValueError(f"unknown timm backbone {backbone!r}{hint}")
+    raise UsageError(f"unknown timm backbone {backbone!r}{hint}")
 
 
 def resolve_normalization(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -103,9 +104,11 @@ def create_detector(
     map_topk: float = 0.02,
     stem_stride: int | None = None,
     trace: Mapping[str, Any] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
     **kwargs: Any,
-) -> DamageDetector | TraceNet:
-    """Create a :class:`DamageDetector` from any timm backbone name, or a :class:`TraceNet`.
+) -> DetectorNet | TraceNet:
+    """Create a :class:`DetectorNet` from any timm backbone name, or a :class:`TraceNet`.
 
     ``backbone="tracenet"`` builds the forensic :class:`~fakedamage.models.trace.TraceNet` from
     ``trace`` (:class:`~fakedamage.models.trace.TraceConfig` fields); the timm arguments are
@@ -123,11 +126,14 @@ def create_detector(
         drop_rate: Dropout before the image head.
         feature_levels: How many of the deepest feature levels the mask decoder uses.
         decoder_channels: Width of the mask decoder.
-        input_transform: ``none`` or ``npr`` (see :class:`DamageDetector`).
-        image_pool: ``gap`` or ``gap+map`` (see :class:`DamageDetector`).
+        input_transform: ``none`` or ``npr`` (see :class:`DetectorNet`).
+        image_pool: ``gap`` or ``gap+map`` (see :class:`DetectorNet`).
         map_topk: Share of region-map cells pooled by ``gap+map``.
         stem_stride: Stride of the backbone's first convolution (``None``: the backbone's own;
             1 keeps full resolution into the first blocks).
+        mean, std: Input normalisation (``[0, 1]`` scale) to build into the model; ``None``:
+            :func:`resolve_normalization` (timm's pretrained config). A loaded checkpoint passes its
+            stored :class:`ModelMeta` values, so a timm upgrade cannot change a trained model.
         **kwargs: Passed to :func:`timm.create_model`.
 
     Returns:
@@ -140,10 +146,19 @@ def create_detector(
     """
     if resolve_backbone(backbone) == TRACE_BACKBONE:
         if pretrained_file:
-            raise ValueError("tracenet has no ImageNet weights; set model.pretrained_file=null "
+            raise UsageError("tracenet has no ImageNet weights; set model.pretrained_file=null "
                              "(or start from a fakedamage checkpoint with trainer.init_from=...)")
-        return TraceNet(TraceConfig(**dict(trace or {})))
-    mean, std = resolve_normalization(backbone)
+        model = TraceNet(TraceConfig(**dict(trace or {})))
+        if mean is not None and (tuple(mean), tuple(std or ())) != ((0.0,) * 3, (1.0,) * 3):
+            raise UsageError(f"tracenet applies no normalisation (mean 0, std 1), but mean={tuple(mean)} "
+                             f"std={tuple(std or ())} was asked for; the checkpoint's metadata is inconsistent")
+        return model
+    if (mean is None) != (std is None):
+        raise UsageError("give both mean and std, or neither")
+    if mean is None:
+        mean, std = resolve_normalization(backbone)
+    elif len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise UsageError(f"normalisation needs 3 means and 3 positive stds, got mean={tuple(mean)} std={tuple(std)}")
     path = None
     if pretrained_file:
         path = os.fspath(pretrained_file)
@@ -175,18 +190,18 @@ def create_detector(
                                "offline, pass model.pretrained_file=PATH") from None
         raise
     except (TypeError, AssertionError, NotImplementedError) as e:
-        raise ValueError(f"backbone {backbone!r} does not provide multi-scale features (features_only): {e}") from None
+        raise UsageError(f"backbone {backbone!r} does not provide multi-scale features (features_only): {e}") from None
     if path:
         _check_pretrained(path, encoder, backbone)
     if stem_stride:
         set_stem_stride(encoder, int(stem_stride))
-    model = DamageDetector(encoder, mean, std, drop_rate=drop_rate, decoder_channels=decoder_channels,
+    model = DetectorNet(encoder, mean, std, drop_rate=drop_rate, decoder_channels=decoder_channels,
                            input_transform=input_transform, image_pool=image_pool, map_topk=map_topk)
     model.stem_stride = int(stem_stride) if stem_stride else None
     return model
 
 
-def build_meta(model: DamageDetector, backbone: str, tile_size: int, tile_stride: int | None = None,
+def build_meta(model: DetectorNet, backbone: str, tile_size: int, tile_stride: int | None = None,
                aggregation: str = "max", topk: int = 2, threshold: float = 0.5,
                training: Mapping[str, Any] | None = None, scan: str = "dense", refine_top: int = 8) -> ModelMeta:
     """Describe a detector and its input policy as a frozen :class:`ModelMeta`."""

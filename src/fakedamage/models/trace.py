@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UsageError
+
 __all__ = ["TraceConfig", "TraceNet", "TRACE_BACKBONE", "residual_stem"]
 
 #: The ``backbone`` name under which :func:`~fakedamage.models.create_detector` builds a TraceNet.
@@ -62,11 +64,11 @@ class TraceConfig:
 
     def __post_init__(self) -> None:
         if self.depth < 2 or self.width < 1:
-            raise ValueError(f"TraceNet needs depth >= 2 and width >= 1, got depth={self.depth}, width={self.width}")
+            raise UsageError(f"TraceNet needs depth >= 2 and width >= 1, got depth={self.depth}, width={self.width}")
         if not 0 < self.topk <= 1:
-            raise ValueError(f"topk must be in (0, 1], got {self.topk}")
+            raise UsageError(f"topk must be in (0, 1], got {self.topk}")
         if self.cell < 1 or self.stride < 1:
-            raise ValueError(f"cell and stride must be >= 1, got {self.cell}, {self.stride}")
+            raise UsageError(f"cell and stride must be >= 1, got {self.cell}, {self.stride}")
 
 
 def residual_stem(x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +81,7 @@ def residual_stem(x: torch.Tensor) -> torch.Tensor:
 class TraceNet(nn.Module):
     """Tiles in ``[0, 1]`` -> a trace logit per tile and a per-pixel region map.
 
-    Same interface as :class:`~fakedamage.models.DamageDetector`: ``forward(x)`` returns
+    Same interface as :class:`~fakedamage.models.DetectorNet`: ``forward(x)`` returns
     ``(logit (N, 1), mask logits (N, 1, H, W))`` and ``classify(x)`` the logits alone.
     ``H`` and ``W`` must be even and at least ``cell``.
     """

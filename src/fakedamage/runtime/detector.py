@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from ..errors import UsageError
 from ..meta import META_KEY, ModelMeta
 from .image_io import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageSource, load_image
 from .tiling import ScanCancelled, ScanResult, scan_image, sigmoid
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(UsageError):
     """The model file is missing, not ONNX, or not a fakedamage model. One-line message."""
 
 
@@ -63,7 +64,7 @@ class Prediction:
         image_size: ``(H, W)`` of the decoded, upright image.
         timings: Milliseconds spent in ``decode``, ``infer`` (tiling, model, pooling) and ``total``.
         heatmap: ``(H, W)`` float32 read-only map at image size, per-pixel probability that the
-            pixel was produced by a generator (tile maps stitched, overlaps averaged), or ``None``
+            pixel was produced by a generator (tile maps stitched, overlaps blended with a Hann window), or ``None``
             unless requested with ``predict(x, heatmap=True)``.
     """
 

@@ -12,9 +12,10 @@ Mode policy:
 * Modes with alpha (``RGBA``, ``LA``, ``PA``, ``P`` with transparency): the alpha
   channel is **dropped**, not composited. The stored colour values reach the model
   unchanged, so no blending arithmetic alters the pixel statistics the detector reads.
-* 16-bit (``I;16*``): scaled to 8 bit by ``round(v / 257)`` (65535 -> 255).
+* 16-bit samples, grey (``I;16*``) or colour: the high byte, ``v >> 8`` (Pillow already keeps
+  the high byte of 16-bit colour PNGs, so grey and colour follow one rule).
 * 32-bit integer (``I``): treated as 16-bit data when any value exceeds 255
-  (clipped to ``[0, 65535]``, then ``/ 257``), otherwise taken as 8-bit values.
+  (clipped to ``[0, 65535]``, then ``>> 8``), otherwise taken as 8-bit values.
 * Float (``F``): values in ``[0, 1]`` are scaled by 255, otherwise clipped to ``[0, 255]``.
 * Animated images (GIF, APNG, WebP, multi-page TIFF): the first frame.
 
@@ -35,7 +36,9 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import UsageError
 
 __all__ = ["ImageDecodeError", "ImageSource", "load_image", "DEFAULT_MAX_PIXELS"]
 
@@ -48,7 +51,7 @@ ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image,
 _REUPLOAD = "re-export or re-upload the full file"
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(UsageError):
     """An input could not be decoded into an RGB image.
 
     The message is one line: ``"<name>: <what is wrong>; <how to fix it>"``.
@@ -72,12 +75,12 @@ def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
     if mode == "RGB":
         return np.asarray(img, dtype=np.uint8)
     if mode.startswith("I;16"):
-        a = np.asarray(img).astype(np.float64)
-        return _gray_to_rgb(np.round(a / 257.0))
+        a = np.asarray(img).astype(np.uint32)
+        return _gray_to_rgb(a >> 8)
     if mode == "I":
-        a = np.asarray(img).astype(np.float64)
+        a = np.asarray(img).astype(np.int64)
         if a.size and a.max() > 255:
-            a = np.round(np.clip(a, 0, 65535) / 257.0)
+            a = np.clip(a, 0, 65535) >> 8
         return _gray_to_rgb(np.clip(a, 0, 255))
     if mode == "F":
         a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
@@ -144,14 +147,46 @@ def _decode(img: Image.Image, name: str, max_pixels: int) -> np.ndarray:
         if "truncated" in detail.lower() or isinstance(e, EOFError):
             raise ImageDecodeError(f"{name}: truncated {fmt} (file ends early); {_REUPLOAD}") from None
         raise ImageDecodeError(f"{name}: corrupt {fmt} data ({detail}); {_REUPLOAD}") from None
+    orientation = exif_orientation(img)
     try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:  # noqa: BLE001 - unreadable EXIF: keep the stored orientation
-        pass
-    try:
-        return _to_uint8_rgb(img)
+        rgb = _to_uint8_rgb(img)
     except (ValueError, OSError) as e:
         raise ImageDecodeError(f"{name}: unsupported image mode {img.mode!r} ({e}); convert it to RGB JPEG or PNG") from None
+    return orient(rgb, orientation)
+
+
+#: EXIF Orientation value -> numpy operations on an (H, W, C) array (the scoring spec's ``orientation``).
+_ORIENT = {
+    2: lambda a: a[:, ::-1],                    # mirror left-right
+    3: lambda a: a[::-1, ::-1],                 # rotate 180
+    4: lambda a: a[::-1, :],                    # mirror top-bottom
+    5: lambda a: a.transpose(1, 0, 2),          # transpose
+    6: lambda a: np.rot90(a, k=-1),             # rotate 90 clockwise
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # transverse (anti-diagonal mirror)
+    8: lambda a: np.rot90(a, k=1),              # rotate 90 counter-clockwise
+}
+
+
+def exif_orientation(img: Image.Image) -> int:
+    """The EXIF Orientation (1-8) of an opened image, from its EXIF block only (JPEG APP1 ``Exif``,
+    PNG ``eXIf``, WebP ``EXIF``); 1 when absent or unreadable. XMP and PNG text chunks are ignored,
+    as the scoring spec says (Pillow's ``exif_transpose`` also reads those)."""
+    raw = img.info.get("exif")
+    if not raw:
+        return 1
+    try:
+        value = Image.Exif()
+        value.load(raw)
+        o = int(value.get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - hostile or broken EXIF: keep the stored orientation
+        return 1
+    return o if o in _ORIENT else 1
+
+
+def orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation to an ``(H, W, 3)`` array (C-contiguous result)."""
+    op = _ORIENT.get(int(orientation))
+    return rgb if op is None else np.ascontiguousarray(op(rgb))
 
 
 def _open_and_decode(fp: object, name: str, max_pixels: int) -> np.ndarray:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..utils.io import atomic_path
+
 __all__ = ["colorize", "heatmap_overlay", "save_overlay"]
 
 # A perceptual dark-to-bright ramp (black -> purple -> red -> yellow), 5 anchors like "inferno".
@@ -42,17 +44,6 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.6) 
 
 def save_overlay(path: str | os.PathLike, image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.6) -> Path:
     """Write the overlay as PNG atomically (temp file + ``os.replace``)."""
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         Image.fromarray(heatmap_overlay(image, heatmap, alpha)).save(tmp, format="PNG")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

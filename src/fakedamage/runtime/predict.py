@@ -33,9 +33,10 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
+
+from ..utils.io import atomic_write_text
 
 __all__ = ["IMAGE_EXTENSIONS", "OUTPUT_FORMATS", "expand_inputs", "run_predict", "add_predict_arguments", "main"]
 
@@ -121,26 +122,6 @@ def _render(rows: list[dict[str, Any]], fmt: str) -> str:
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def heatmap_name(path: Path) -> str:
     """File name of an image's overlay: its path (relative to the cwd when inside it) flattened."""
     try:
@@ -181,6 +162,7 @@ def run_predict(
     threads: int | None = None,
     quiet: bool = False,
     save_heatmaps: str | os.PathLike | None = None,
+    format: str = "text",  # noqa: A002 - the --format flag
 ) -> int:
     """Score image files and report them; the body of ``fakedamage predict``.
 
@@ -193,12 +175,17 @@ def run_predict(
         threads: onnxruntime intra-op threads.
         quiet: Print no per-image lines or summary (errors are still printed).
         save_heatmaps: Folder for ``<name>.heatmap.png`` overlays (the model needs a ``mask`` output).
+        format: Without ``output``: ``text`` lines, or the ``csv`` / ``jsonl`` rows on stdout.
 
     Returns:
         Exit code: 0 all scored, 1 some failed or nothing matched, 2 usage error.
     """
     fmt = None
-    if output is not None:
+    if format not in ("text", "csv", "jsonl"):
+        return _usage_error(f"--format {format}: use text, csv or jsonl")
+    if output is None and format != "text":
+        fmt = format
+    elif output is not None:
         fmt = OUTPUT_FORMATS.get(Path(output).suffix.lower())
         if fmt is None:
             return _usage_error(f"--output {output}: unknown extension; use .csv or .jsonl")
@@ -243,14 +230,16 @@ def run_predict(
         if isinstance(result, PredictionError):
             say(f"error: {result.error}", file=sys.stderr)
             failures.append(str(path))
-        elif fmt is None and not quiet:
+        elif fmt is None and not quiet:  # text lines (csv/jsonl rows go out at the end)
             say(f"{path}  score={result.score:.4f}  {'FAKE' if result.is_fake else 'REAL'}", file=sys.stdout)
         rows.append(_row(result))
     if bar is not None:
         bar.close()
 
-    if fmt is not None and rows:
-        _write_atomic(Path(output), _render(rows, fmt))  # type: ignore[arg-type]
+    if fmt is not None and rows and output is None:
+        sys.stdout.write(_render(rows, fmt))
+    elif fmt is not None and rows:
+        atomic_write_text(Path(output), _render(rows, fmt), newline="")  # type: ignore[arg-type]
         if not quiet:
             print(f"wrote {len(rows)} row{'s' if len(rows) != 1 else ''} to {output}", file=sys.stderr)
     if save_heatmaps is not None and not quiet:
@@ -297,6 +286,9 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument("inputs", nargs="+", metavar="IMAGES", help="image files, folders (recursive) or quoted globs")
     parser.add_argument("--model", "-m", required=True, help="exported fakedamage .onnx model")
     parser.add_argument("--output", "-o", default=None, help="write results to a .csv or .jsonl file instead of stdout")
+    parser.add_argument("--format", default="text", choices=("text", "csv", "jsonl"),
+                        help="what stdout gets without --output: one line per image (text, default), or the CSV / "
+                             "JSONL rows of --output (csv: a conforming client for fakedamage verify-client)")
     parser.add_argument("--threshold", type=_probability, default=None, help="decision threshold (default: the model's)")
     parser.add_argument("--batch-size", type=_positive_int, default=8, help="most tiles per model run (default: 8, fastest on CPU for 128 px tiles)")
     parser.add_argument("--threads", type=_positive_int, default=None, help="onnxruntime intra-op threads")

@@ -46,8 +46,8 @@ from .config import ConfigError, ServiceConfig
 from .engine import Engine, model_id
 from .errors import STATUS_KINDS, ServiceError
 from .imaging import ACCEPTED_TYPES, check_media_type
-from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 from .middleware import RequestMiddleware, render_error
+from .prometheus import CONTENT_TYPE_LATEST, ServiceMetrics
 
 __all__ = ["create_app", "STATIC_DIR"]
 
@@ -281,8 +281,6 @@ def create_app(config: ServiceConfig, detector: Detector | None = None) -> FastA
         except (OSError, ValueError) as e:
             raise ConfigError(f"assess config: {e}") from None
         claim_assessor = ClaimAssessor(detector, config, assess_config, metrics)
-    # Assessments wait for their turn here, without holding a worker thread (see fakedamage.service.claims).
-    assess_turn = asyncio.Semaphore(1)
     index_html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
 
     @asynccontextmanager
@@ -375,8 +373,8 @@ def create_app(config: ServiceConfig, detector: Detector | None = None) -> FastA
                 started.append(time.perf_counter())
                 return claim_assessor.assess(claim, claim_name, refs, maps)
 
-            async with assess_turn:
-                out = await engine.run(job, deadline, engine.header_pixels(claim))
+            # assessments run concurrently on the worker pool, bounded by the workers and the pixel budget
+            out = await engine.run(job, deadline, engine.header_pixels(claim))
             out["timings_ms"] = {"queue": round((started[0] - queued) * 1e3, 3), **out["timings_ms"]}
             return out
 

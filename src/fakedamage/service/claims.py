@@ -21,11 +21,10 @@ hands them to :class:`fakedamage.assess.Assessor` with the service's limits appl
 Reference features are never cached between requests (client photos are not kept).
 One :class:`~fakedamage.assess.Assessor` per worker thread (OpenCV matchers are not shared).
 
-Assessments run one at a time (:attr:`ClaimAssessor.lock`; the app also queues them without
-holding a worker): the assess package records Pillow's metadata warnings with
-``warnings.catch_warnings``, which swaps process-wide state and is not thread-safe, so two
-concurrent assessments could lose or swap each other's ``metadata_error`` evidence.
-``/v1/predict`` requests keep running in parallel with them.
+:meth:`ClaimAssessor.assess` may run in several worker threads at once: the assess package
+touches no process-wide state (corrupt EXIF is found by checking its structure, not by
+recording Pillow's warnings), each thread has its own :class:`~fakedamage.assess.Assessor`,
+and the shared detector's ONNX session is safe to call concurrently.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ from ..runtime import Detector, ImageDecodeError, load_image
 from .config import ServiceConfig
 from .engine import decode_error
 from .errors import ServiceError
-from .metrics import ServiceMetrics
+from .prometheus import ServiceMetrics
 
 __all__ = ["ReferenceUpload", "ClaimAssessor", "VIDEO_TYPES", "sniff_video_type", "check_video_type",
            "VIDEO_PIXEL_BUDGET_FACTOR"]
@@ -158,8 +157,6 @@ class ClaimAssessor:
         self.assess_config = assess_config
         self.metrics = metrics
         self._local = threading.local()
-        #: Held while an assessment runs (see the module docstring).
-        self.lock = threading.Lock()
 
     def _assessor(self) -> Assessor:
         assessor = getattr(self._local, "assessor", None)
@@ -276,13 +273,12 @@ class ClaimAssessor:
         """
         started = time.perf_counter()
         _check_claim_pixels(claim, claim_name, self.config.max_pixels)
-        with self.lock:  # reference decoding too: its Pillow warnings must not land in another claim's record
-            images, errors = self._references(refs)
-            t_refs = time.perf_counter()
-            try:
-                a = self._assessor().assess(claim, references=images, name=claim_name)
-            except ImageDecodeError as e:
-                raise decode_error(e, claim_name) from None
+        images, errors = self._references(refs)
+        t_refs = time.perf_counter()
+        try:
+            a = self._assessor().assess(claim, references=images, name=claim_name)
+        except ImageDecodeError as e:
+            raise decode_error(e, claim_name) from None
         if errors:
             a = self._with_errors(a, errors)
         t_assess = time.perf_counter()

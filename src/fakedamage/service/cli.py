@@ -26,6 +26,7 @@ import socket
 import sys
 from typing import Any, Sequence
 
+from ..runtime.image_io import DEFAULT_MAX_PIXELS
 from .config import ENV_VARS, ConfigError, ServiceConfig, flag_name
 from .logs import configure_logging
 
@@ -43,7 +44,7 @@ _HELP: dict[str, tuple[str, str]] = {
     "providers": ("onnxruntime execution providers, comma-separated, best first (default CUDA,CPU)", "LIST"),
     "threshold": ("decision threshold overriding the model's calibrated one", "T"),
     "max_upload_bytes": ("largest image file accepted, e.g. 20M (default 20M; 413 above)", "SIZE"),
-    "max_pixels": ("largest width*height accepted (default 40000000; 422 above)", "N"),
+    "max_pixels": (f"largest width*height accepted (default {DEFAULT_MAX_PIXELS}; 422 above)", "N"),
     "max_batch": ("most images per batch request (default 16; 413 above)", "N"),
     "timeout_s": ("per-request deadline in seconds (default 30; 504 after it)", "SECONDS"),
     "queue_size": ("most requests in progress at once (default 64; 503 above)", "N"),

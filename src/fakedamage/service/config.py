@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..errors import UsageError
+from ..runtime.image_io import DEFAULT_MAX_PIXELS
+
 __all__ = ["ServiceConfig", "ConfigError", "ENV_VARS", "default_workers", "flag_name", "parse_size"]
 
 #: Config field -> environment variable read when the flag is not given.
@@ -51,7 +54,7 @@ def flag_name(field: str) -> str:
     return "--" + field.removesuffix("_s").replace("_", "-")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A setting is missing or invalid. The message names the flag and the variable."""
 
 
@@ -150,7 +153,7 @@ class ServiceConfig:
     providers: tuple[str, ...] | None = None
     threshold: float | None = None
     max_upload_bytes: int = 20 << 20
-    max_pixels: int = 40_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     max_batch: int = 16
     timeout_s: float = 30.0
     queue_size: int = 64

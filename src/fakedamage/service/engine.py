@@ -35,7 +35,7 @@ from ..utils.io import file_sha256
 from .config import ServiceConfig
 from .errors import ServiceError
 from .imaging import heatmap_png
-from .metrics import ServiceMetrics
+from .prometheus import ServiceMetrics
 
 __all__ = ["Engine", "model_id", "decode_error"]
 

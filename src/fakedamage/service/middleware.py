@@ -17,7 +17,7 @@ from starlette.datastructures import Headers
 
 from .errors import ServiceError, error_body
 from .logs import REQUEST_ID, new_request_id
-from .metrics import ServiceMetrics
+from .prometheus import ServiceMetrics
 
 __all__ = ["RequestMiddleware", "render_error", "route_label", "ROUTES"]
 

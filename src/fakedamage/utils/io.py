@@ -1,4 +1,5 @@
-"""Atomic file writes: a killed job never leaves a half-written file behind."""
+"""Atomic file writes (the package's one helper: :func:`atomic_path`): a killed job never leaves a
+half-written file behind. Also file hashes and the git commit of a checkout."""
 
 from __future__ import annotations
 
@@ -21,20 +22,29 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, newline: str | None = None) -> Path:
+    """Write UTF-8 ``text`` through :func:`atomic_path` (``newline`` as in :func:`open`)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8", newline=newline) as f:
+            f.write(text)
     return Path(path)
 
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as indented, key-sorted JSON through :func:`atomic_path`."""
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 

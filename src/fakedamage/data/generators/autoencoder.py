@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...errors import UsageError
+from ...utils.io import atomic_path
 from .base import register_generator
 
 __all__ = ["DECODERS", "AutoencoderConfig", "ConvAutoencoder", "train_autoencoder", "save_autoencoder",
@@ -51,7 +52,7 @@ class AutoencoderConfig:
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
-            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
+            raise UsageError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
 
 
 def _up(decoder: str, cin: int, cout: int) -> nn.Module:
@@ -129,7 +130,7 @@ def train_autoencoder(
 
     images = [im for im in images if min(im.shape[:2]) >= crop]
     if not images:
-        raise ValueError(f"no photo is at least {crop} px on both sides to train the autoencoder on")
+        raise UsageError(f"no photo is at least {crop} px on both sides to train the autoencoder on")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = ConvAutoencoder(cfg)
@@ -140,7 +141,7 @@ def train_autoencoder(
     loss_val = float("nan")
     done = 0
     bar = tqdm(range(steps), desc=f"autoencoder[{cfg.decoder}]", disable=None if progress else True, leave=False)
-    for done in bar:
+    for done in bar:  # noqa: B007  (the step count is reported after the loop)
         x = _random_crops(images, batch_size, crop, rng)
         y = model(x)
         loss = (y - x).abs().mean() + 0.5 * ((y - x) ** 2).mean()
@@ -166,16 +167,9 @@ def save_autoencoder(model: ConvAutoencoder, path: str | os.PathLike, stats: dic
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        meta = {"config": json.dumps(asdict(model.cfg)), "stats": json.dumps(stats or {})}
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    meta = {"config": json.dumps(asdict(model.cfg)), "stats": json.dumps(stats or {})}
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata=meta)
     return path
 
 
@@ -190,7 +184,7 @@ def load_autoencoder(path: str | os.PathLike) -> ConvAutoencoder:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     if "config" not in meta:
-        raise ValueError(f"{path}: not a fakedamage autoencoder (no 'config' metadata)")
+        raise UsageError(f"{path}: not a fakedamage autoencoder (no 'config' metadata)")
     model = ConvAutoencoder(AutoencoderConfig(**json.loads(meta["config"])))
     model.load_state_dict(load_file(str(path)))
     return model.eval()
@@ -213,7 +207,7 @@ class AutoencoderGenerator:
     def __init__(self, weights: str | os.PathLike | None = None, model: ConvAutoencoder | None = None,
                  name: str | None = None, device: str = "cpu") -> None:
         if (weights is None) == (model is None):
-            raise ValueError("give exactly one of weights= or model=")
+            raise UsageError("give exactly one of weights= or model=")
         self.model = (model if model is not None else load_autoencoder(weights)).to(device).eval()
         self.device = device
         self.name = name or f"ae-{self.model.cfg.decoder}"

@@ -13,6 +13,8 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
+from ...errors import UsageError
+
 __all__ = ["Generator", "register_generator", "create_generator", "list_generators"]
 
 
@@ -67,5 +69,5 @@ def create_generator(kind: str, **kwargs: Any) -> Generator:
 
         close = difflib.get_close_matches(kind, _REGISTRY, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown generator {kind!r}{hint} (available: {', '.join(list_generators())})")
+        raise UsageError(f"unknown generator {kind!r}{hint} (available: {', '.join(list_generators())})")
     return _REGISTRY[kind](**kwargs)

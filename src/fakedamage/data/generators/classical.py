@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...errors import UsageError
 from .base import register_generator
 
 __all__ = ["ClassicalGenerator"]
@@ -32,7 +33,7 @@ class ClassicalGenerator:
 
     def __init__(self, name: str = "classical", mode: str = "mixed", inpaint_radius: int = 2) -> None:
         if mode not in ("normal", "mixed"):
-            raise ValueError(f"mode must be 'normal' or 'mixed', got {mode!r}")
+            raise UsageError(f"mode must be 'normal' or 'mixed', got {mode!r}")
         self.name = name
         self.flag = cv2.NORMAL_CLONE if mode == "normal" else cv2.MIXED_CLONE
         self.inpaint_radius = int(inpaint_radius)

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ...errors import UsageError
 from .base import register_generator
 from .ldm import run_tiled, to_tensor, to_uint8
 
@@ -62,7 +63,7 @@ class InpainterConfig:
 
     def __post_init__(self) -> None:
         if self.channels < 4 or self.blocks < 1 or not 0.0 < self.ratio < 1.0:
-            raise ValueError(f"bad InpainterConfig {self}")
+            raise UsageError(f"bad InpainterConfig {self}")
 
     @property
     def factor(self) -> int:
@@ -300,11 +301,11 @@ class InpainterGenerator:
     def __init__(self, weights: str | os.PathLike | None = None, model: LaMaInpainter | None = None,
                  name: str | None = None, mode: str = "guided", device: str = "cpu", threshold: float = 0.0,
                  margin: int = 96, tile: int = 1024) -> None:
-        from .zoo import model_or_weights
+        from .zoo.weights import model_or_weights
 
         if mode not in INPAINTER_MODES:
-            raise ValueError(f"mode must be one of {INPAINTER_MODES}, got {mode!r}")
-        model, member = model_or_weights(weights, model, "inpainter", LaMaInpainter)
+            raise UsageError(f"mode must be one of {INPAINTER_MODES}, got {mode!r}")
+        model, member = model_or_weights(weights, model, "inpainter", LaMaInpainter, lambda c: LaMaInpainter(InpainterConfig(**c)))
         self.model = model.to(device).eval()
         self.mode = mode
         self.device = device
@@ -322,7 +323,7 @@ class InpainterGenerator:
             return out
         m = np.asarray(mask, dtype=np.float32)
         if m.shape != img.shape[:2]:
-            raise ValueError(f"mask shape {m.shape} does not match image {img.shape[:2]}")
+            raise UsageError(f"mask shape {m.shape} does not match image {img.shape[:2]}")
         hole = (m > self.threshold).astype(np.float32)
         if not hole.any():
             return out

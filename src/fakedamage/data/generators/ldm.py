@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ...errors import UsageError
 from .base import register_generator
 
 __all__ = [
@@ -80,14 +81,14 @@ class LDMConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         if self.upsampler not in UPSAMPLERS:
-            raise ValueError(f"upsampler must be one of {UPSAMPLERS}, got {self.upsampler!r}")
+            raise UsageError(f"upsampler must be one of {UPSAMPLERS}, got {self.upsampler!r}")
         if len(self.channels) < 2:
-            raise ValueError("channels needs at least two levels")
+            raise UsageError("channels needs at least two levels")
         bad = [c for c in self.channels if c % self.groups]
         if bad:
-            raise ValueError(f"GroupNorm groups={self.groups} must divide every width; not {bad}")
+            raise UsageError(f"GroupNorm groups={self.groups} must divide every width; not {bad}")
         if self.latent_channels < 1 or self.blocks < 1 or self.decoder_blocks < 1:
-            raise ValueError("latent_channels, blocks and decoder_blocks must be >= 1")
+            raise UsageError("latent_channels, blocks and decoder_blocks must be >= 1")
 
     @property
     def factor(self) -> int:
@@ -278,7 +279,7 @@ class LDMAutoencoder(nn.Module):
         cfg = self.cfg
         gsz = {c: c // cfg.groups for c in cfg.channels}
         if cfg.groups < 3 or min(gsz.values()) < 4 or cfg.latent_channels < 3:
-            raise ValueError("near-identity init needs >= 3 GroupNorm groups of >= 4 channels and >= 3 latent channels")
+            raise UsageError("near-identity init needs >= 3 GroupNorm groups of >= 4 channels and >= 3 latent channels")
 
         def slots(width: int) -> list[int]:  # channels of (colour c, j), j: +v, -v, +k, -k
             return [(c * gsz[width] + j) for c in range(3) for j in range(4)]
@@ -417,7 +418,7 @@ def to_tensor(image: np.ndarray, device: str | torch.device = "cpu") -> torch.Te
     """``(H, W, 3)`` uint8 -> ``(1, 3, H, W)`` float in ``[0, 1]``."""
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise ValueError(f"image must be (H, W, 3) uint8, got shape {img.shape} dtype {img.dtype}")
+        raise UsageError(f"image must be (H, W, 3) uint8, got shape {img.shape} dtype {img.dtype}")
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float().div_(255.0).to(device)
 
 
@@ -456,9 +457,9 @@ class LDMGenerator:
 
     def __init__(self, weights: str | os.PathLike | None = None, model: LDMAutoencoder | None = None,
                  name: str | None = None, device: str = "cpu", sample: bool = False, tile: int = 1024) -> None:
-        from .zoo import model_or_weights
+        from .zoo.weights import model_or_weights
 
-        model, member = model_or_weights(weights, model, "ldm", LDMAutoencoder)
+        model, member = model_or_weights(weights, model, "ldm", LDMAutoencoder, lambda c: LDMAutoencoder(LDMConfig(**c)))
         self.model = model.to(device).eval()
         self.device = device
         self.sample = bool(sample)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...errors import UsageError
 from .base import register_generator
 
 __all__ = ["TAEF2_WEIGHTS", "TAEF2_LATENT_CHANNELS", "TinyEncoder", "TinyDecoder", "TinyAutoencoder",
@@ -130,7 +131,7 @@ def load_taef2(path: str | os.PathLike | None = None, dtype: torch.dtype = torch
     state = {k: v.to(dtype) for k, v in load_file(str(path)).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{path}: not TAEF2 weights (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise UsageError(f"{path}: not TAEF2 weights (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.to(dtype).eval()
 
 

@@ -60,11 +60,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ...errors import UsageError
 from .inpainter import InpainterGenerator, LaMaInpainter, degrade_guide, inpainter_input
 from .ldm import LDMAutoencoder, LDMGenerator
 from .zoo import MEMBERS, ZOO_DIR, ZooMember, build_model, member_path, save_zoo_weights
-from .zoo_losses import (NLayerDiscriminator, PerceptualLoss, adaptive_weight, band_energy_loss, hinge_d_loss,
-                         make_perceptual)
+from .zoo_losses import (
+    NLayerDiscriminator,
+    PerceptualLoss,
+    adaptive_weight,
+    band_energy_loss,
+    hinge_d_loss,
+    make_perceptual,
+)
 
 __all__ = ["TrainSettings", "split_photos", "CropSampler", "lama_mask", "inpaint_batch", "heldout_crops",
            "hf_energy", "measure_ldm", "measure_inpainter", "gates", "train_member", "write_readme",
@@ -104,7 +111,7 @@ class CropSampler:
     def __init__(self, images: Sequence[np.ndarray], crop: int) -> None:
         self.images = [im for im in images if min(im.shape[:2]) >= crop]
         if not self.images:
-            raise ValueError(f"no photo is at least {crop} px on both sides")
+            raise UsageError(f"no photo is at least {crop} px on both sides")
         self.crop = crop
         w = np.array([math.sqrt(im.shape[0] * im.shape[1]) for im in self.images])
         self.p = w / w.sum()
@@ -324,7 +331,7 @@ class TrainSettings:
     @classmethod
     def for_member(cls, name: str, **overrides: Any) -> "TrainSettings":
         if name not in MEMBERS:
-            raise ValueError(f"unknown zoo member {name!r}; members: {', '.join(MEMBERS)}")
+            raise UsageError(f"unknown zoo member {name!r}; members: {', '.join(MEMBERS)}")
         member = MEMBERS[name]
         values = {**member.train, "config": dict(member.config)}
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -441,7 +448,7 @@ def train_member(s: TrainSettings) -> dict[str, Any]:
 
         src, _ = load_zoo_model(s.init_from, expect=kind)
         if json.dumps(src.cfg.to_dict(), sort_keys=True) != json.dumps(model.cfg.to_dict(), sort_keys=True):
-            raise ValueError(f"{s.init_from}: another architecture than {s.name}'s config; "
+            raise UsageError(f"{s.init_from}: another architecture than {s.name}'s config; "
                              "fine-tune from the same member's weights")
         model.load_state_dict(src.state_dict())
         prev = read_zoo_metadata(resolve_zoo_weights(s.init_from))["record"]
@@ -459,7 +466,7 @@ def train_member(s: TrainSettings) -> dict[str, Any]:
     if s.resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if ck["name"] != s.name or ck["config"] != json.dumps(model.cfg.to_dict()):
-            raise ValueError(f"{ckpt_path}: checkpoint of another model/config; delete it or drop --resume")
+            raise UsageError(f"{ckpt_path}: checkpoint of another model/config; delete it or drop --resume")
         model.load_state_dict(ck["model"])
         disc.load_state_dict(ck["disc"])
         opt_g.load_state_dict(ck["opt_g"])
@@ -631,7 +638,7 @@ def write_readme(folder: str | os.PathLike = ZOO_DIR) -> Path:
             continue
         r = json.loads(path.read_text())
         g = r["gates"]
-        cell = lambda k: f"{g[k]['value']}" + ("" if g[k]["passed"] else " (fail)")  # noqa: E731
+        cell = lambda k, g=g: f"{g[k]['value']}" + ("" if g[k]["passed"] else " (fail)")  # noqa: E731
         status = ("pass" if g["passed"] else "FAIL") + ("" if r.get("completed") else " (stopped early)")
         lines.append(f"| {name} | {m.kind} | {r['params'] / 1e6:.2f}M | {r['steps']} | {r['seconds'] / 60:.0f} | "
                      f"{cell('psnr_db')} | {cell('hf_ratio')} | {cell('colour_shift')} | {status} |")

@@ -33,11 +33,12 @@ from typing import Any
 
 import torch
 
+from ....errors import UsageError
+from .weights import FORMAT, ZOO_DIR, member_path, model_or_weights, read_zoo_metadata, resolve_zoo_weights
+
 __all__ = ["ZOO_DIR", "MEMBERS", "ZooMember", "list_zoo", "load_zoo_member", "load_zoo_model", "model_or_weights", "member_path",
            "save_zoo_weights", "read_zoo_metadata", "resolve_zoo_weights", "build_model", "FORMAT"]
 
-ZOO_DIR = Path(__file__).resolve().parent
-FORMAT = "fakedamage-zoo/1"
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,7 @@ def build_model(kind: str, config: dict[str, Any]) -> torch.nn.Module:
         from ..inpainter import InpainterConfig, LaMaInpainter
 
         return LaMaInpainter(InpainterConfig(**config))
-    raise ValueError(f"unknown zoo model kind {kind!r}")
-
-
-def member_path(name: str, folder: str | os.PathLike | None = None) -> Path:
-    """``<folder or ZOO_DIR>/<name>.safetensors``."""
-    return Path(folder or ZOO_DIR) / f"{name}.safetensors"
+    raise UsageError(f"unknown zoo model kind {kind!r}")
 
 
 def save_zoo_weights(model: torch.nn.Module, path: str | os.PathLike, kind: str, name: str,
@@ -120,60 +116,11 @@ def save_zoo_weights(model: torch.nn.Module, path: str | os.PathLike, kind: str,
     return path
 
 
-def read_zoo_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata of a zoo weights file: ``format``, ``kind``, ``name``, ``config`` and ``record`` (parsed)."""
-    from safetensors import safe_open
-
-    with safe_open(os.fspath(path), framework="pt") as f:
-        meta = dict(f.metadata() or {})
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a fakedamage zoo weights file (format {meta.get('format')!r})")
-    meta["config"] = json.loads(meta["config"])
-    meta["record"] = json.loads(meta.get("record") or "{}")
-    return meta
-
-
-def resolve_zoo_weights(weights: str | os.PathLike) -> Path:
-    """The weights file of a member name, or ``weights`` itself when it is a file path."""
-    value = os.fspath(weights)
-    if value in MEMBERS or (not value.endswith(".safetensors") and os.sep not in value and "/" not in value):
-        path = member_path(value)
-        if not path.is_file():
-            known = ", ".join(MEMBERS)
-            raise FileNotFoundError(f"zoo member {value!r} has no weights at {path}; train it with "
-                                    f"`python scripts/train_zoo.py --model {value}` (members: {known})")
-        return path
-    path = Path(value)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: zoo weights not found")
-    return path
-
-
 def load_zoo_model(weights: str | os.PathLike, expect: str | None = None) -> tuple[torch.nn.Module, str]:
     """Load a zoo model (eval mode) from a member name or a file; returns ``(model, name)``."""
-    from safetensors.torch import load_file
-
     path = resolve_zoo_weights(weights)
-    meta = read_zoo_metadata(path)
-    if expect is not None and meta["kind"] != expect:
-        raise ValueError(f"{path}: a {meta['kind']!r} zoo model, expected {expect!r}")
-    model = build_model(meta["kind"], meta["config"])
-    model.load_state_dict(load_file(str(path)))
-    return model.eval(), meta["name"]
-
-
-def model_or_weights(weights: str | os.PathLike | None, model: torch.nn.Module | None, expect: str,
-                     cls: type) -> tuple[torch.nn.Module, str | None]:
-    """What a zoo generator's constructor was given: exactly one of a weights name/file or a built
-    ``cls`` model; returns ``(model, member name or None)``."""
-    if (weights is None) == (model is None):
-        raise ValueError("give exactly one of weights= or model=")
-    member = None
-    if model is None:
-        model, member = load_zoo_model(weights, expect=expect)
-    if not isinstance(model, cls):
-        raise ValueError(f"{weights}: not a {cls.__name__}")
-    return model, member
+    kind = read_zoo_metadata(path)["kind"]
+    return model_or_weights(path, None, expect or kind, torch.nn.Module, lambda config: build_model(kind, config))
 
 
 def load_zoo_member(name: str, **kwargs: Any):

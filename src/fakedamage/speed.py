@@ -1,4 +1,5 @@
-"""Inference speed of one detector on three engines, side by side in one run.
+"""Inference speed (the `benchmark` verb; accuracy across generators is :mod:`fakedamage.generalisation`):
+one detector on three engines, side by side in one run.
 
 ONNX Runtime fp32, ONNX Runtime int8 and PyTorch eager run the same weights on the same
 real tiles (cut from the photos that scikit-image ships) at each batch size. Each cell

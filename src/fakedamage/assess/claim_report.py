@@ -1,4 +1,8 @@
-"""A self-contained HTML page for a reviewer: verdict, evidence list, maps. No external files.
+"""The review page of one claim assessment: a self-contained HTML file (verdict, evidence, maps).
+
+Not to be confused with :mod:`fakedamage.report`, the detector's evaluation report: this
+module renders one :class:`~fakedamage.assess.assessor.Assessment` for a refund reviewer.
+No external files.
 
 Maps are drawn over the claim thumbnail (red, stronger = more opaque); changed regions of
 a reference match are boxed. Everything is inlined (CSS, base64 PNGs); text is escaped.

@@ -1,4 +1,5 @@
-"""The detector module: normalisation in the graph, a timm feature backbone, two heads."""
+"""The detector network (PyTorch, for training and export; the torch-free runtime is
+:class:`fakedamage.Detector`): normalisation in the graph, a timm feature backbone, two heads."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DamageDetector", "ImageHead", "MaskDecoder", "INPUT_TRANSFORMS", "IMAGE_POOLS", "npr_residual",
+from ..errors import UsageError
+
+__all__ = ["DetectorNet", "ImageHead", "MaskDecoder", "INPUT_TRANSFORMS", "IMAGE_POOLS", "npr_residual",
            "topk_mean", "set_stem_stride"]
 
 #: What the detector computes from its ``[0, 1]`` input before normalisation.
@@ -46,7 +49,7 @@ def set_stem_stride(encoder: nn.Module, stride: int) -> str:
         if isinstance(mod, nn.Conv2d):
             mod.stride = (int(stride), int(stride))
             return name
-    raise ValueError(f"{type(encoder).__name__}: no stem convolution found (conv_stem, conv1, stem.conv); "
+    raise UsageError(f"{type(encoder).__name__}: no stem convolution found (conv_stem, conv1, stem.conv); "
                      "use stem_stride=null with this backbone")
 
 
@@ -107,7 +110,7 @@ class MaskDecoder(nn.Module):
         return F.interpolate(self.logits(features), size=tuple(size), mode="bilinear", align_corners=False)
 
 
-class DamageDetector(nn.Module):
+class DetectorNet(nn.Module):
     """Fake-damage detector over native-resolution tiles: an image logit and a region map.
 
     The module takes what the runtime feeds the ONNX file, RGB in ``[0, 1]``, and
@@ -131,9 +134,9 @@ class DamageDetector(nn.Module):
                  image_pool: str = "gap", map_topk: float = 0.02) -> None:
         super().__init__()
         if input_transform not in INPUT_TRANSFORMS:
-            raise ValueError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {input_transform!r}")
+            raise UsageError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {input_transform!r}")
         if image_pool not in IMAGE_POOLS:
-            raise ValueError(f"image_pool must be one of {IMAGE_POOLS}, got {image_pool!r}")
+            raise UsageError(f"image_pool must be one of {IMAGE_POOLS}, got {image_pool!r}")
         self.input_transform = input_transform
         self.image_pool = image_pool
         self.map_topk = float(map_topk)

@@ -1,4 +1,5 @@
-"""Leave-one-family-out benchmark: our detector, three baselines and any outside detector, one protocol.
+"""Leave-one-generator-family-out benchmark: how a detector generalises to generator families it
+never saw in training (the `bench` verb). Speed is :mod:`fakedamage.speed` (the `benchmark` verb).
 
 Generators are grouped into *families* of editors that leave related traces (default rules,
 overridable with ``families``): ``taef2`` (the real pretrained FLUX.2 tiny autoencoder),
@@ -45,11 +46,13 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .data.manifest import Sample, read_manifest
-from .evaluate import OnnxScorer, TorchScorer, evaluate_samples, finite, save_predictions, trace_metrics
+from .errors import UsageError
+from .evaluate import evaluate_samples, finite, save_predictions, trace_metrics, unreadable_summary
 from .metrics import binary_metrics
-from .utils.io import atomic_write_json, atomic_write_text
+from .scorers import AerobladeScorer, CallableScorer, OnnxScorer, ResizeScorer, TorchScorer
+from .utils.io import atomic_write_json, atomic_write_text, file_sha256
 
-__all__ = ["BenchConfig", "BASELINES", "DEFAULT_FAMILIES", "generator_family", "leave_one_out_rows", "ResizeScorer",
+__all__ = ["cell_key", "BenchConfig", "BASELINES", "DEFAULT_FAMILIES", "generator_family", "leave_one_out_rows", "ResizeScorer",
            "AerobladeScorer", "load_external", "generalisation_matrix", "run_bench"]
 
 BASELINES = ("ours", "npr", "resize224", "aeroblade")
@@ -94,7 +97,7 @@ class BenchConfig:
     def __post_init__(self) -> None:
         bad = [d for d in self.detectors if d not in BASELINES]
         if bad:
-            raise ValueError(f"unknown bench detector(s) {bad}; valid: {', '.join(BASELINES)}")
+            raise UsageError(f"unknown bench detector(s) {bad}; valid: {', '.join(BASELINES)}")
 
     def family(self, generator: str) -> str:
         return generator_family(generator, self.families)
@@ -104,45 +107,6 @@ def leave_one_out_rows(samples: Sequence[Sample], held_out: str | Sequence[str])
     """All rows except the held-out generators' fakes in the train and val splits (test untouched)."""
     held = {held_out} if isinstance(held_out, str) else set(held_out)
     return [s for s in samples if not (s.label == 1 and s.generator in held and s.split in ("train", "val"))]
-
-
-class ResizeScorer:
-    """The resize-input baseline at test time: the whole image resized to ``size`` x ``size``, one forward."""
-
-    def __init__(self, model, size: int = 224, device: str = "cpu") -> None:
-        import torch
-
-        self.model, self.size, self.device, self.torch = model.eval(), int(size), torch.device(device), torch
-
-    def __call__(self, image: np.ndarray) -> float:
-        from .data.dataset import resize_pair
-
-        x, _ = resize_pair(image, None, self.size)
-        t = self.torch.from_numpy(x).permute(2, 0, 1)[None].float().div(255.0).to(self.device)
-        with self.torch.no_grad():
-            return float(self.torch.sigmoid(self.model.classify(t)).item())
-
-
-class AerobladeScorer:
-    """Training-free: ``score = 1 / (1 + d / 1e-3)`` with ``d`` the smallest mean squared reconstruction
-    error (RGB in ``[0, 1]``) over the given whole-image decoders; a well-reconstructed image scores high.
-
-    Args:
-        decoders: Generators with ``decodes_whole_image`` (autoencoders).
-    """
-
-    def __init__(self, decoders: Sequence[Any]) -> None:
-        self.aes = [d for d in decoders if getattr(d, "decodes_whole_image", False)]
-        if not self.aes:
-            raise ValueError("aeroblade needs at least one whole-image decoder (autoencoder) among the training families")
-
-    def distance(self, image: np.ndarray) -> float:
-        x = image.astype(np.float32) / 255.0
-        empty = np.zeros(image.shape[:2], np.float32)
-        return min(float(np.mean((ae.regenerate(image, empty).astype(np.float32) / 255.0 - x) ** 2)) for ae in self.aes)
-
-    def __call__(self, image: np.ndarray) -> float:
-        return 1.0 / (1.0 + self.distance(image) / 1e-3)
 
 
 def load_decoders(names: Sequence[str], root: str | Path) -> list[Any]:
@@ -161,14 +125,6 @@ def load_decoders(names: Sequence[str], root: str | Path) -> list[Any]:
     return out
 
 
-class _CallableScorer:
-    def __init__(self, fn: Callable[[list[np.ndarray]], Sequence[float]]) -> None:
-        self.fn = fn
-
-    def __call__(self, image: np.ndarray) -> float:
-        return float(np.asarray(self.fn([image]), dtype=np.float64).reshape(-1)[0])
-
-
 def load_external(spec: str) -> tuple[str, Callable[[np.ndarray], float]]:
     """``path.onnx`` or ``package.module:function`` (``images -> scores``) -> ``(name, per-image scorer)``."""
     if spec.endswith(".onnx"):
@@ -176,12 +132,12 @@ def load_external(spec: str) -> tuple[str, Callable[[np.ndarray], float]]:
             raise FileNotFoundError(f"{spec}: external ONNX detector not found")
         return Path(spec).stem, OnnxScorer(spec)
     if ":" not in spec:
-        raise ValueError(f"external detector {spec!r}: give an .onnx path or package.module:function")
+        raise UsageError(f"external detector {spec!r}: give an .onnx path or package.module:function")
     mod, fn = spec.split(":", 1)
     try:
-        return fn, _CallableScorer(getattr(importlib.import_module(mod), fn))
+        return fn, CallableScorer(getattr(importlib.import_module(mod), fn))
     except (ImportError, AttributeError) as e:
-        raise ValueError(f"external detector {spec!r}: cannot import ({e})") from None
+        raise UsageError(f"external detector {spec!r}: cannot import ({e})") from None
 
 
 def generalisation_matrix(preds: Sequence[dict], families: Sequence[str], family_of: Callable[[str], str],
@@ -231,6 +187,23 @@ def _train_cell(detector: str, rows: list[Sample], data, model_cfg, trainer, cel
     return ResizeScorer(model, cfg.resize) if detector == "resize224" else TorchScorer(model, meta)
 
 
+def cell_key(detector: str, held: str, held_gens: Sequence[str], data, model_cfg, trainer, cfg: BenchConfig,
+             manifest_sha256: str) -> str:
+    """SHA-256 of everything a cell's predictions depend on: the detector, what it holds out, the
+    data / model / trainer / bench configs and the manifest's bytes. A resumed bench reuses a cell's
+    predictions only under the same key."""
+    import hashlib
+
+    def plain(obj: Any) -> Any:
+        return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+    blob = {"detector": detector, "held": held, "held_generators": sorted(held_gens), "data": plain(data),
+            "model": plain(model_cfg), "trainer": plain(trainer),
+            "bench": {"families": {k: list(v) for k, v in dict(cfg.families).items()}, "resize": cfg.resize},
+            "manifest_sha256": manifest_sha256}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def run_bench(data, model_cfg, trainer, run_dir: str | Path, cfg: BenchConfig = BenchConfig(),
               progress: bool = True) -> dict:
     """Run the leave-one-family-out protocol; write ``bench.json``, ``matrix.csv``, ``matrix.png`` and ``report.md``.
@@ -257,24 +230,32 @@ def run_bench(data, model_cfg, trainer, run_dir: str | Path, cfg: BenchConfig = 
     fams = list(cfg.holdout or in_test)
     missing = [f for f in fams if f not in in_test]
     if missing:
-        raise ValueError(f"{manifest}: famil(ies) {missing} have no test fakes; cannot measure them "
+        raise UsageError(f"{manifest}: famil(ies) {missing} have no test fakes; cannot measure them "
                          f"(families with test fakes: {in_test}; members: {members})")
     if len(in_test) < 2:
-        raise ValueError(f"{manifest}: leave-one-family-out needs at least two generator families, found {in_test}")
+        raise UsageError(f"{manifest}: leave-one-family-out needs at least two generator families, found {in_test}")
     test = [s for s in samples if s.split == "test"]
     if not any(s.variant == "real_damage" for s in test):
         print(f"warning: {manifest} has no real_damage test images: the trace figures will be missing", file=sys.stderr)
     matrix: dict[str, dict] = {}
     unseen: dict[str, list[float]] = {}
+    unreadable_cells: dict[str, dict] = {}
+    manifest_sha = file_sha256(manifest)
     cells = [(d, f) for d in cfg.detectors for f in fams] + ([(d, ALL) for d in cfg.detectors if d != "aeroblade"]
                                                               if cfg.include_all else [])
     for detector, held in cells:
         held_gens = members.get(held, []) if held != ALL else []
         cell = run_dir / detector / f"without-{held}"
-        done = cell / "predictions.csv"
-        if done.is_file():
+        done, record = cell / "predictions.csv", cell / "cell.json"
+        key = cell_key(detector, held, held_gens, data, model_cfg, trainer, cfg, manifest_sha)
+        saved = json.loads(record.read_text()) if record.is_file() else {}
+        if done.is_file() and saved.get("key") == key:
             preds = _read_preds(done)
+            unreadable = list(saved.get("unreadable", []))
         else:
+            if done.is_file() and progress:
+                print(f"bench: {detector} without {held}: config or data changed since its predictions were made; "
+                      "recomputing", file=sys.stderr)
             if progress:
                 print(f"bench: {detector} without {held} ({', '.join(held_gens) or 'nothing held out'})", file=sys.stderr)
             if detector == "aeroblade":
@@ -283,16 +264,23 @@ def run_bench(data, model_cfg, trainer, run_dir: str | Path, cfg: BenchConfig = 
             else:
                 scorer = _train_cell(detector, leave_one_out_rows(samples, held_gens), data, model_cfg, trainer,
                                      cell, cfg)
-            preds = evaluate_samples(scorer, test, root)
+            unreadable = []
+            preds = evaluate_samples(scorer, test, root, unreadable=unreadable)
             save_predictions(preds, done)
+            atomic_write_json(record, {"key": key, "unreadable": unreadable})  # written last: marks the cell done
         row = generalisation_matrix(preds, in_test, cfg.family)
         name = f"{detector}, all families" if held == ALL else f"{detector}, without {held}"
+        if unreadable:
+            unreadable_cells[name] = unreadable_summary(unreadable, len(test))
         matrix[name] = row
         if held in row and "trace_auc" in row[held]:
             unseen.setdefault(detector, []).append(row[held]["trace_auc"])
     for spec in cfg.external:
         name, scorer = load_external(spec)
-        preds = evaluate_samples(scorer, test, root)
+        unreadable = []
+        preds = evaluate_samples(scorer, test, root, unreadable=unreadable)
+        if unreadable:
+            unreadable_cells[f"external:{name}"] = unreadable_summary(unreadable, len(test))
         save_predictions(preds, run_dir / "external" / f"{name}.csv")
         matrix[f"external:{name}"] = generalisation_matrix(preds, in_test, cfg.family)
 
@@ -306,13 +294,17 @@ def run_bench(data, model_cfg, trainer, run_dir: str | Path, cfg: BenchConfig = 
                "seen_trace_auc": {d: seen(d, "trace_auc") for d in cfg.detectors},
                "unseen_auc": {d: _nanmean([matrix[f"{d}, without {f}"].get(f, {}).get("auc") for f in fams])
                               for d in cfg.detectors},
-               "seen_auc": {d: seen(d, "auc") for d in cfg.detectors}}
+               "seen_auc": {d: seen(d, "auc") for d in cfg.detectors},
+               "unreadable": unreadable_cells}
+    for name, u in unreadable_cells.items():
+        print(f"warning: bench {name}: {u['n']} of {len(test)} test images could not be read and are not in its "
+              f"figures, e.g. {u['files'][0]['error']}", file=sys.stderr)
     _write_outputs(run_dir, summary)
     return summary
 
 
 def _write_outputs(run_dir: Path, summary: Mapping[str, Any]) -> None:
-    from .report import _plt
+    from .report import plot_generalisation_matrix
 
     fams, matrix = summary["families"], summary["matrix"]
     keys = ("trace_auc", "trace_tpr_at_1fpr", "auc", "tpr_at_1fpr")
@@ -321,23 +313,10 @@ def _write_outputs(run_dir: Path, summary: Mapping[str, Any]) -> None:
         lines.append(f"{r}," + ",".join(f"{_get(row, f, k):.4f}" for k in keys for f in fams))
     atomic_write_text(run_dir / "matrix.csv", "\n".join(lines) + "\n")
     atomic_write_json(run_dir / "bench.json", finite(json.loads(json.dumps(summary, default=float))))
-    plt = _plt()
     rows = list(matrix)
-    vals = np.array([[_get(matrix[r], f, "trace_auc") for f in fams] for r in rows], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.6 * len(fams) + 4, 0.45 * len(rows) + 1.5), dpi=120)
-    im = ax.imshow(vals, vmin=0.5, vmax=1.0, cmap="viridis", aspect="auto")
-    for i, r in enumerate(rows):
-        for j, f in enumerate(fams):
-            unseen_cell = r.endswith(f"without {f}")
-            ax.text(j, i, f"{vals[i, j]:.3f}" + ("*" if unseen_cell else ""), ha="center", va="center", fontsize=7,
-                    color="white" if vals[i, j] < 0.8 else "black", fontweight="bold" if unseen_cell else "normal")
-    ax.set_xticks(range(len(fams)), fams, fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=7)
-    ax.set_xlabel("test family (* = unseen in training)")
-    fig.colorbar(im, ax=ax, label="trace AUC (genuine damage vs pasted fakes)")
-    fig.tight_layout()
-    fig.savefig(run_dir / "matrix.png")
-    plt.close(fig)
+    plot_generalisation_matrix([[_get(matrix[r], f, "trace_auc") for f in fams] for r in rows], rows, fams,
+                               run_dir / "matrix.png",
+                               unseen=[[r.endswith(f"without {f}") for f in fams] for r in rows])
     md = ["# Leave-one-family-out benchmark\n", f"Manifest `{summary['manifest']}`.\n",
           "Families: " + "; ".join(f"**{f}** ({', '.join(summary['members'].get(f, []))})" for f in fams) + ".\n",
           "Trace figures: genuine damage (`real_damage`) against the family's pasted fakes (`inpaint_pasted`), "
