@@ -157,3 +157,26 @@ def test_node_client_passes_the_conformance_vectors(pipeline):
     assert report.passed, report.table()
     png = [r["diff"] for r in report.rows if not r["lossy"]]
     assert max(png) <= 1e-5
+
+
+def test_rewriting_the_metadata_rescores_the_conformance_vectors(pipeline, tmp_path):
+    """calibrate-photos and the demo change the threshold and size slope after export: the vectors
+    beside the model are scored again and their digest follows."""
+    from fakedamage.conformance import rewrite_model_metadata
+    from fakedamage.runtime.detector import Detector
+
+    for name in ("model.onnx", "model.json", "model.conformance.json"):
+        shutil.copy(pipeline["onnx"].with_name(name), tmp_path / name)
+    model = tmp_path / "model.onnx"
+    before = load_conformance(tmp_path / "model.conformance.json")
+    meta = Detector(model).meta
+    written = rewrite_model_metadata(model, meta.replace(size_slope=0.5, threshold=0.25))
+    after = load_conformance(tmp_path / "model.conformance.json")
+    assert written.conformance_sha256 == hashlib.sha256((tmp_path / "model.conformance.json").read_bytes()).hexdigest()
+    assert Detector(model).meta.conformance_sha256 == written.conformance_sha256
+    assert json.loads((tmp_path / "model.json").read_text())["size_slope"] == 0.5
+    moved = [a["score"] != b["score"] for a, b in zip(after["vectors"], before["vectors"])]
+    assert any(moved)  # the size correction moves every multi-tile vector
+    report = verify_client(tmp_path / "model.conformance.json",
+                           [sys.executable, "-m", "fakedamage", "predict", "--model", str(model), "--format", "csv"])
+    assert report.passed, report.table()

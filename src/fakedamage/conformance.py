@@ -39,7 +39,7 @@ from PIL import Image
 from .errors import UsageError
 
 __all__ = ["FORMAT", "PNG_SCORE_TOLERANCE", "JPEG_SCORE_TOLERANCE", "ConformanceImage", "conformance_images",
-           "build_vectors", "write_conformance", "load_conformance", "verify_client", "ClientReport"]
+           "build_vectors", "write_conformance", "rewrite_model_metadata", "load_conformance", "verify_client", "ClientReport"]
 
 FORMAT = "fakedamage-conformance/1"
 #: Largest |score difference| allowed on lossless files: float32 graph outputs, float64 pooling.
@@ -222,6 +222,29 @@ def write_conformance(model: str | Path, out: str | Path | None = None) -> tuple
     text = json.dumps(build_vectors(model), indent=1, sort_keys=True) + "\n"
     atomic_write_text(out, text)
     return out, hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def rewrite_model_metadata(model: str | Path, meta: Any) -> Any:
+    """Rewrite an exported model's metadata (ONNX ``metadata_props`` and ``model.json``), atomically.
+
+    When a conformance file lies beside the model, its vectors are scored again under the new
+    metadata (a new threshold or size slope changes their expected scores) and the new digest goes
+    into ``conformance_sha256``. Returns the metadata written.
+    """
+    from .utils.io import atomic_path, atomic_write_text
+    from .utils.onnx_io import write_model_metadata
+
+    model = Path(model)
+    conf = model.with_name(model.stem + ".conformance.json")
+    with atomic_path(model) as tmp:
+        tmp.write_bytes(model.read_bytes())
+        write_model_metadata(tmp, meta)
+        if conf.is_file():
+            _, digest = write_conformance(tmp, conf)
+            meta = meta.replace(conformance_sha256=digest)
+            write_model_metadata(tmp, meta)
+    atomic_write_text(model.with_suffix(".json"), meta.to_json() + "\n")
+    return meta
 
 
 def load_conformance(path: str | Path) -> dict[str, Any]:

@@ -77,9 +77,9 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def run_calibrate_photos(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    from ..conformance import rewrite_model_metadata
     from ..runtime import Detector
-    from ..utils.io import atomic_path, atomic_write_json, atomic_write_text
-    from ..utils.onnx_io import write_model_metadata
+    from ..utils.io import atomic_write_json, atomic_write_text
     from ..whole_photos import band_report, calibrate_size, score_claims
 
     model = Path(cfg["onnx"])
@@ -127,10 +127,8 @@ def run_calibrate_photos(cfg: Mapping[str, Any]) -> dict[str, Any]:
     atomic_write_text(out / "whole_photos.md", "\n".join(md))
     print("\n".join(md))
     if cfg["write"]:
-        with atomic_path(model) as tmp:
-            tmp.write_bytes(model.read_bytes())
-            write_model_metadata(tmp, new)
-        atomic_write_text(model.with_suffix(".json"), new.to_json() + "\n")
-        print(f"wrote size_slope and threshold into {model} (+ {model.with_suffix('.json').name})", file=sys.stderr)
+        rewrite_model_metadata(model, new)
+        print(f"wrote size_slope and threshold into {model} (+ {model.with_suffix('.json').name}; conformance "
+              "vectors re-scored if present)", file=sys.stderr)
     print(f"next: fakedamage predict {model} <photos>", file=sys.stderr)
     return summary

@@ -29,12 +29,11 @@ def _size_calibration(onnx_path: Path, weights: Path, rows: list, root: Path, cf
     ``rows``: the ``val_whole`` genuine photos; ``extra``: offline photos the run does not use at all
     (``PhotoSource``), JPEG-encoded at ``quality`` like the whole-photo claims.
     """
+    from ..conformance import rewrite_model_metadata
     from ..models import load_checkpoint
     from ..models.checkpoint import update_sidecar_meta
     from ..runtime import Detector
     from ..runtime.image_io import load_image
-    from ..utils.io import atomic_path, atomic_write_text
-    from ..utils.onnx_io import write_model_metadata
     from ..whole_photos import calibrate_size
 
     det = Detector(onnx_path, providers=["CPUExecutionProvider"])
@@ -49,10 +48,7 @@ def _size_calibration(onnx_path: Path, weights: Path, rows: list, root: Path, cf
 
     new, summary = calibrate_size(det.scan, photos(), det.meta, list(cfg["factors"]), float(cfg["target_fpr"]),
                                   int(cfg.get("max_pixels", DEFAULT_MAX_PIXELS)))
-    with atomic_path(onnx_path) as tmp:
-        tmp.write_bytes(onnx_path.read_bytes())
-        write_model_metadata(tmp, new)
-    atomic_write_text(onnx_path.with_suffix(".json"), new.to_json() + "\n")
+    new = rewrite_model_metadata(onnx_path, new)  # also re-scores model.conformance.json
     ck = load_checkpoint(weights)[1]
     update_sidecar_meta(weights, ck.replace(size_slope=new.size_slope, threshold=new.threshold,
                                             export_checks=new.export_checks), size_calibration=summary)
