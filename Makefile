@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint photos clean browser eval-assess
+.PHONY: setup demo test test-fast lint photos clean browser js-client eval-assess
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,10 +34,17 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "warning: no chromium and no root/apt: the review-page browser test will be skipped" >&2; fi
 
-test: setup browser
+# The reference Node client (clients/js): npm packages from the registry only; the flag stops
+# onnxruntime-node's install script from fetching CUDA binaries from outside it (CPU is bundled).
+js-client:
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd clients/js && npm ci --no-audit --no-fund --onnxruntime-node-install=skip; \
+	else echo "warning: no npm: the Node client's conformance test will be skipped" >&2; fi
+
+test: setup browser js-client
 	$(BIN)/python -m pytest -q
 
-test-fast: setup browser
+test-fast: setup browser js-client
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # ruff (dev extra; settings in pyproject.toml); CI runs it after the tests

@@ -44,9 +44,12 @@ __all__ = ["FORMAT", "PNG_SCORE_TOLERANCE", "JPEG_SCORE_TOLERANCE", "Conformance
 FORMAT = "fakedamage-conformance/1"
 #: Largest |score difference| allowed on lossless files: float32 graph outputs, float64 pooling.
 PNG_SCORE_TOLERANCE = 1e-5
-#: Largest |score difference| allowed on JPEG files, whose decoders differ by a few levels per pixel
-#: (measured: the Node client with jpeg-js against Pillow/libjpeg-turbo; see clients/js/README.md).
-JPEG_SCORE_TOLERANCE = 0.05
+#: Largest |score difference| allowed on JPEG files. A client that decodes as libjpeg-turbo does by
+#: default (the spec's rule; the Node client in clients/js does, bit for bit) scores them as exactly
+#: as PNGs. Decoders with another inverse DCT differ by 1-3 levels in 6-13 % of the values; measured
+#: with jpeg-js's own IDCT on the conformance JPEGs: at most 1.3e-3. The tolerance leaves room for
+#: that; verdicts must still be identical.
+JPEG_SCORE_TOLERANCE = 5e-3
 
 
 @dataclass(frozen=True)
