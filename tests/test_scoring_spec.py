@@ -225,3 +225,21 @@ def test_rewriting_the_metadata_rescores_the_conformance_vectors(pipeline, tmp_p
     report = verify_client(tmp_path / "model.conformance.json",
                            [sys.executable, "-m", "fakedamage", "predict", "--model", str(model), "--format", "csv"])
     assert report.passed, report.table()
+
+
+def test_unknown_metadata_keys_are_ignored_and_a_newer_format_refused():
+    from fakedamage.meta import ModelMeta
+
+    d = ModelMeta(backbone="tracenet").to_dict()
+    meta = ModelMeta.from_dict({**d, "added_by_a_later_exporter": {"x": 1}})
+    assert meta == ModelMeta.from_dict(d)
+    with pytest.raises(UsageError, match="newer than this fakedamage understands"):
+        ModelMeta.from_dict({**d, "format_version": 4})
+
+
+@needs_node
+def test_node_client_unit_tests_pass():
+    proc = subprocess.run(["node", "--test", "test/"], cwd=REPO / "clients" / "js", capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "# fail 0" in proc.stdout

@@ -45,7 +45,7 @@ class ModelMeta:
     layout, RGB order, values in ``[0, 1]``. Normalisation with ``mean``/``std`` is
     part of the exported graph; it is recorded here so PyTorch code applies the same.
     Images are never resized: they are cut into tiles of ``tile_size`` with
-    ``tile_stride`` (images smaller than a tile are reflect-padded), each tile gives
+    ``tile_stride`` (images smaller than a tile are edge-padded), each tile gives
     one logit, and the tile logits are pooled by ``aggregation``. The image
     probability is ``sigmoid(pooled_logit / temperature)`` and the verdict is
     ``probability >= threshold``.
@@ -167,7 +167,8 @@ class ModelMeta:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelMeta":
-        """Build from a dict written by :meth:`to_dict`; unknown keys are rejected."""
+        """Build from a dict written by :meth:`to_dict`; unknown keys are ignored (logged), a newer
+        ``format_version`` is refused."""
         data = dict(data)
         fv = int(data.get("format_version", FORMAT_VERSION))
         if fv > FORMAT_VERSION:
@@ -177,8 +178,11 @@ class ModelMeta:
             )
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
-        if unknown:
-            raise UsageError(f"unknown model metadata keys {unknown}; valid keys: {sorted(names)}")
+        if unknown:  # the scoring spec's compatibility rule: clients ignore keys they do not know
+            import logging
+
+            logging.getLogger(__name__).warning("ignoring unknown model metadata keys %s", unknown)
+            data = {k: v for k, v in data.items() if k in names}
         for key in ("class_names", "mean", "std", "output_names", "input_range"):
             if key in data:
                 data[key] = tuple(data[key])

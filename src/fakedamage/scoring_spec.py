@@ -31,8 +31,9 @@ SCORING_SPEC: dict[str, Any] = {
     "spec_version": SPEC_VERSION,
     "compatibility": (
         "A client implements the rules of one format_version. It refuses a model whose format_version is "
-        "greater than the largest it implements, and ignores metadata keys it does not know. The rules are "
-        "normative; the conformance vectors (model.conformance.json) are the test."
+        "greater than the largest it implements, and ignores metadata keys it does not know. Files of older "
+        "formats are scored by these rules too. The rules are normative; the conformance vectors "
+        "(model.conformance.json) are the test."
     ),
     "parameters": ["tile_size", "tile_stride", "scan", "refine_top", "aggregation", "topk", "size_slope",
                    "size_reference_pixels", "temperature", "threshold", "input_name", "output_names"],
@@ -48,14 +49,21 @@ SCORING_SPEC: dict[str, Any] = {
                  "(RGBA, grey+alpha, palette tRNS alpha, tRNS colour keys).",
         "palette": "Index -> the palette's RGB entry.",
         "png_interlace": "Adam7 images are de-interlaced to the same pixels.",
-        "jpeg": "Baseline and progressive JPEG, 1 (grey) or 3 (YCbCr, JFIF) components, decoded as libjpeg-turbo "
-                "does by default: integer 'islow' IDCT, 'fancy' (triangular) chroma upsampling, JFIF YCbCr->RGB "
-                "with rounding. Other decoders differ by a few levels per pixel; the score tolerance for JPEG is "
-                "in the conformance file (jpeg_score_tolerance). CMYK/YCCK JPEG is outside the contract.",
+        "jpeg": "Baseline and progressive Huffman-coded 8-bit JPEG with 1 (grey) or 3 components, decoded bit for "
+                "bit as libjpeg-turbo does by default: the integer 'islow' inverse DCT with its range-limit table; "
+                "'fancy' triangular chroma upsampling for 2x1 (4:2:2), 1x2 (4:4:0) and 2x2 (4:2:0) factors, plain "
+                "replication for other factors (4:1:1, 4:1:0) and for chroma planes at most 2 samples wide; "
+                "libjpeg's colour-space guess (JFIF or no marker: YCbCr; Adobe transform 0 or component ids "
+                "'R','G','B': RGB) and the integer JFIF YCbCr->RGB tables of jdcolor.c. Decoders that differ by "
+                "even 1-3 levels move scores by up to 0.03, stock decoders without these rules by up to 0.55, so "
+                "JPEG vectors carry the same tolerance as PNG ones. Of the EXIF blocks, the first JPEG APP1 "
+                "'Exif' segment counts. CMYK/YCCK, arithmetic-coded, lossless and 12-bit JPEG are outside the "
+                "contract; so are files whose entropy-coded data is corrupt.",
     },
     "orientation": (
-        "Only the EXIF Orientation tag (0x0112, IFD0) of the file's EXIF block is read: a JPEG APP1 segment "
-        "starting 'Exif\\0\\0', or a PNG eXIf chunk (a TIFF header follows directly). XMP tiff:Orientation, "
+        "Only the EXIF Orientation tag (0x0112, IFD0) of the file's EXIF block is read: the first JPEG APP1 "
+        "segment starting 'Exif\\0\\0', or the last PNG eXIf chunk (a TIFF header follows directly). The tag "
+        "counts when its type is SHORT, LONG, SSHORT or SLONG (its first value). XMP tiff:Orientation, "
         "PNG text chunks and every other source are ignored. After decoding: 1 or absent or invalid: as "
         "stored; 2 mirror left-right; 3 rotate 180; 4 mirror top-bottom; 5 transpose (mirror across the "
         "top-left to bottom-right diagonal); 6 rotate 90 clockwise; 7 transverse (mirror across the "
@@ -74,14 +82,17 @@ SCORING_SPEC: dict[str, Any] = {
                           "order first). Pool over all scored tiles.",
     },
     "input": "Each tile: x = float32(u) / float32(255) for uint8 u (IEEE single division; equal to the double "
-             "u / 255 rounded to float32), layout NCHW, channel order RGB, batch of any size. Normalisation "
+             "u / 255 rounded to float32), layout NCHW, channel order RGB. Batches of any size give the "
+             "same logits to float32 rounding (up to ~1e-6); the reference clients use batches of 8. Normalisation "
              "(mean, std) is inside the graph: a client must not apply it.",
     "run": "Feed the tensor named input_name; output_names[0] is the per-tile logit (N, 1) float32; 'mask', "
            "when present, is the per-pixel probability (N, 1, T, T).",
     "pool": "In float64 over the scored tiles' logits: max; mean; or topk = the mean of the min(topk, N) largest.",
     "size_correction": "In float64 with H, W of the upright image before padding: adjusted = pooled - "
                        "size_slope * ln(max(H * W, T * T) / size_reference_pixels).",
-    "score": "In float64: score = 1 / (1 + exp(-adjusted / temperature)); is_fake = score >= threshold.",
+    "score": "In float64: score = 1 / (1 + exp(-adjusted / temperature)) (the reference clients use the "
+             "numerically stable form, exp(x) / (1 + exp(x)) for x < 0; the two agree to float64 rounding); "
+             "is_fake = score >= threshold.",
     "heatmap": "Optional. Blend the scored tiles' 'mask' maps with weight W[r, c] = float32(w(r) * w(c)), "
                "w(i) = 0.5 - 0.5 * cos(2 * pi * (i + 0.5) / T), i = 0..T-1 (r, c: row, column inside the tile): "
                "heatmap = sum(W * mask) / sum(W) over the tiles covering a pixel, cropped to H x W.",
