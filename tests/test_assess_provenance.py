@@ -384,7 +384,8 @@ def _ev(kind: str, strength: float) -> Evidence:
 
 @pytest.mark.parametrize("items,verdict,rule,decided", [
     ([_ev("no_provenance_label", 0.0)], "needs_review", 4, []),
-    ([_ev("no_provenance_label", 0.0), _ev("detector", -0.45)], "likely_authentic", 3, ["detector"]),
+    # issue 17: a low detector score alone never makes a claim authentic (was likely_authentic by rule 3)
+    ([_ev("no_provenance_label", 0.0), _ev("detector", -0.45)], "needs_review", 4, []),
     ([_ev("metadata_error", 0.4), _ev("detector", -0.45)], "needs_review", 2, ["metadata_error"]),
     ([_ev("gb45438_label", 0.95), _ev("detector", -0.5), _ev("editing_software", 0.35)], "likely_ai_edited", 1,
      ["gb45438_label"]),

@@ -303,3 +303,21 @@ def test_worker_threads_assess_concurrently_with_sequential_results(pipeline, cl
     errors = [e for e in concurrent["corrupt_exif"]["evidence"] if e["kind"] == "metadata_error"]
     assert len(errors) == 1 and "EXIF metadata is corrupt" in errors[0]["explanation"]
     assert all("metadata_error" not in kinds[name] for name in ("derived", "unrelated"))
+
+
+def test_visible_ai_label_is_evidence_with_its_box(server, claims):
+    """A claim saved as plain pixels with a visible "Made with AI" label in a corner: the label decides, boxed."""
+    from test_assess_explicit_label import overlap, render
+
+    photo = np.asarray(Image.fromarray(claims["listing_array"]).resize((1200, 800), Image.Resampling.LANCZOS))
+    img, box = render(photo, "Made with AI", "en", "bottom-right", 0.035)
+    resp = assess(server, _jpeg(img), query="?maps=true")
+    assert resp.status == 200
+    a = resp.json()["assessment"]
+    i = next(i for i, e in enumerate(a["evidence"]) if e["kind"] == "explicit_ai_label")
+    ev = a["evidence"][i]
+    assert a["verdict"] == "likely_ai_edited" and {"index": i, "kind": "explicit_ai_label"} in a["decided_by"]
+    assert ev["details"]["text"].lower().replace("l", "i").endswith("ai") and ev["strength"] == 0.95
+    assert overlap(tuple(ev["details"]["box"]), box) >= 0.7
+    assert ev["mask"]["png_base64"] and _png_size(ev["mask"]["png_base64"]) == (ev["mask"]["width"], ev["mask"]["height"])
+    assert "no_provenance_label" not in [e["kind"] for e in a["evidence"]]

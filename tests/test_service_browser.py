@@ -196,3 +196,37 @@ def test_review_page_assesses_a_claim_against_listing_photos(page_server, browse
         context.close()
     assert foreign == [], f"the page contacted other origins: {foreign}"
     assert console_errors == [], console_errors
+
+
+def test_review_page_shows_a_visible_ai_label_and_its_box(page_server, browser, tmp_path):
+    """A claim with a visible "Made with AI" label: the page lists the item, marks it deciding and shows its box."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    from test_assess_explicit_label import render
+    from test_service_assess import _jpeg
+
+    photo = np.asarray(Image.fromarray(skimage.data.coffee()).resize((1200, 800), Image.Resampling.LANCZOS))
+    img, _ = render(photo, "Made with AI", "en", "bottom-right", 0.035)
+    claim_path = tmp_path / "labelled.jpg"
+    claim_path.write_bytes(_jpeg(img))
+    context, page, foreign, console_errors = _open_review_page(browser, page_server)
+    try:
+        page.set_input_files("#file", str(claim_path))
+        page.wait_for_selector("#result:not([hidden])")
+        page.click("#assess-btn")
+        page.wait_for_selector("#evidence > li[data-kind=explicit_ai_label]")
+        assert page.inner_text("#assess-verdict") == "Likely AI-edited"
+        item = page.locator("#evidence > li[data-kind=explicit_ai_label]")
+        assert "deciding" in item.get_attribute("class")
+        assert item.locator("strong").first.inner_text() == "Visible AI label (read by OCR)"
+        assert "bottom-right corner" in item.locator(".ev-text").inner_text()
+        assert item.locator("figure.overlay figcaption").inner_text() == "AI label text (over the claim)"
+        page.wait_for_function("""() => [...document.querySelectorAll('#evidence img')]
+            .every(img => img.complete && img.naturalWidth > 0)""")
+        page.screenshot(path=str(tmp_path / "label.png"), full_page=True)
+    finally:
+        context.close()
+    assert foreign == [], f"the page contacted other origins: {foreign}"
+    assert console_errors == [], console_errors

@@ -17,7 +17,9 @@ check of its structure (:mod:`fakedamage.assess.provenance.exif`), not by record
 warnings. Pillow may still print such a warning through Python's ``warnings`` module.
 
 torch is never imported: numpy, Pillow, OpenCV, onnxruntime (through the detector),
-defusedxml, and optionally c2pa-python and invisible-watermark's torch-free decoder.
+defusedxml, and optionally c2pa-python, invisible-watermark's torch-free decoder and
+rapidocr-onnxruntime's OCR models (visible AI labels, :mod:`fakedamage.assess.explicit_label`;
+``explicit_label: false`` in the config skips that step).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from PIL import Image
 
 from ..runtime.image_io import ImageDecodeError, load_image
 from .evidence import Evidence, encode_png_base64, json_safe, thumbnail
+from .explicit_label import explicit_label_evidence, merge_explicit_label
 from .fusion import Decision, detector_strength, fuse
 from .provenance import read_provenance
 from .reference import ReferenceImage, ReferenceMatcher, load_references, reference_evidence
@@ -67,7 +70,8 @@ class Assessment:
         decided_by: Indices into :attr:`evidence` of the items that decided the verdict.
         rule: The fusion rule that fired (1-4, see :mod:`fakedamage.assess.fusion`).
         image_size: ``(H, W)`` of the decoded claim.
-        timings: Milliseconds per stage (``decode``, ``provenance``, ``detector``, ``references``, ``total``).
+        timings: Milliseconds per stage (``decode``, ``provenance``, ``explicit_label`` (OCR of the border
+            bands), ``detector``, ``references``, ``total``).
         thresholds: The fusion thresholds used.
         thumbnail: ``(h, w, 3)`` uint8 RGB claim, longer side at most 512, for reports.
     """
@@ -225,6 +229,8 @@ class Assessor:
         pixels = load_image(source)
         t1 = time.perf_counter()
         evidence: list[Evidence] = list(read_provenance(data, pixels, cfg))
+        t_label = time.perf_counter()
+        evidence = merge_explicit_label(evidence, *explicit_label_evidence(pixels, cfg))
         t2 = time.perf_counter()
         if self.detector is not None:
             evidence.append(_detector_evidence(self.detector, pixels, cfg))
@@ -236,7 +242,8 @@ class Assessor:
                 evidence.append(reference_evidence(self.matcher.match(pixels, refs), cfg))
         t4 = time.perf_counter()
         decision: Decision = fuse(evidence, cfg)
-        timings = {"decode": (t1 - t0) * 1e3, "provenance": (t2 - t1) * 1e3, "detector": (t3 - t2) * 1e3,
+        timings = {"decode": (t1 - t0) * 1e3, "provenance": (t_label - t1) * 1e3,
+                   "explicit_label": (t2 - t_label) * 1e3, "detector": (t3 - t2) * 1e3,
                    "references": (t4 - t3) * 1e3, "total": (time.perf_counter() - t0) * 1e3}
         return Assessment(
             claim=name or claim_name, verdict=decision.verdict, score=decision.score, reason=decision.reason,

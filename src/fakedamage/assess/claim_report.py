@@ -77,6 +77,12 @@ def _figures(a: Assessment, e: Evidence) -> str:
         img = overlay(a.thumbnail, e.map, boxes, a.image_size)
         parts.append(f'<figure><img alt="{html.escape(e.map_label)}" src="{_png_uri(img)}">'
                      f"<figcaption>{html.escape(e.map_label)}</figcaption></figure>")
+    if e.map is None and e.mask is not None and e.details.get("boxes"):  # e.g. a visible AI label, boxed
+        boxes = [tuple(b) for b in e.details["boxes"]]
+        img = overlay(a.thumbnail, e.mask.astype(np.float32) * 0.5, boxes, a.image_size)
+        caption = f"{e.kind.replace('_', ' ')}: where it is"
+        parts.append(f'<figure><img alt="{html.escape(caption)}" src="{_png_uri(img)}">'
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     for name, picture in e.images.items():
         parts.append(f'<figure><img alt="{html.escape(name)}" src="{_png_uri(thumbnail(picture, 512))}">'
                      f"<figcaption>{html.escape(name.replace('_', ' '))}</figcaption></figure>")
@@ -120,9 +126,9 @@ def render_html(a: Assessment, title: str | None = None) -> str:
 <table><tr><th>evidence</th><th>strength</th><th>what it means</th></tr>
 {''.join(rows)}</table>
 <p class="muted">Rule: the strongest item for AI editing decides (likely AI-edited at &ge; {t.get('ai_threshold', 0):.2f},
-needs review at &ge; {t.get('review_threshold', 0):.2f}); otherwise an item for authenticity of at least
-{t.get('authentic_threshold', 0):.2f} gives likely authentic. Missing labels and independent photos never count as
-authenticity. Time: {a.timings.get('total', 0):.0f} ms.</p>
+needs review at &ge; {t.get('review_threshold', 0):.2f}); otherwise positive provenance (a trusted C2PA camera
+capture) of at least {t.get('authentic_threshold', 0):.2f} gives likely authentic. Missing labels, independent photos
+and a low detector score never count as authenticity. Time: {a.timings.get('total', 0):.0f} ms.</p>
 </body></html>
 """
     return doc

@@ -32,6 +32,7 @@ EVIDENCE_KINDS: dict[str, str] = {
     "iptc_digital_source_type": "IPTC DigitalSourceType (or AISystemUsed) written in XMP",
     "sd_watermark": "Stable Diffusion / SDXL invisible watermark (invisible-watermark dwtDct)",
     "generation_parameters": "generation settings written by an AI image tool (PNG text, EXIF, comment)",
+    "explicit_ai_label": "a visible AI label in the pixels (GB 45438 explicit label, e.g. \"AI生成\"), read by OCR",
     "editing_software": "EXIF Software / XMP CreatorTool naming an editor or generator",
     "no_provenance_label": "no provenance label found (never evidence of authenticity)",
     "metadata_error": "malformed, oversized or hostile metadata",

@@ -45,6 +45,23 @@ class AssessConfig:
         c2pa_trust_anchors: Optional PEM file of trusted C2PA root certificates; without it
             a valid signature is reported as "valid, signer not on a trust list".
 
+    Explicit (visible) AI labels, read by OCR (:mod:`fakedamage.assess.explicit_label`):
+        explicit_label: Read the text in the claim's border bands and look for a visible AI label.
+        explicit_label_strength: Strength of a confident label (the phrase read exactly, OCR
+            confidence at least ``explicit_label_min_confidence``); as strong as a GB 45438
+            implicit label by default, so it decides ``likely_ai_edited``.
+        explicit_label_weak_strength: Strength of a near match (OCR noise within the edit budget)
+            or of a label read with lower confidence: a reviewer looks.
+        explicit_label_min_confidence: OCR confidence a label needs for ``explicit_label_strength``.
+        explicit_label_min_text_score: Lines read with a lower OCR confidence are ignored.
+        explicit_label_max_edit_fraction: Edits allowed in a near match, as a fraction of the
+            phrase's characters outside its exact anchor ("ai", "人工智能").
+        explicit_label_band: Fraction of the height (top and bottom bands) and of the width (left
+            and right strips) scanned at each edge.
+        explicit_label_work_side: Shorter side of the image text is detected on (recognition reads
+            each line from the full-resolution claim).
+        explicit_label_max_lines: Most text lines recognised per claim (the most confident detections).
+
     Reference matching (pixel sizes are at the working resolution, longer side ``match_max_side``):
         match_max_side: Working resolution for features and the difference map.
         shortlist: At most this many references (closest perceptual hash first) get
@@ -103,6 +120,16 @@ class AssessConfig:
     watermark_max_false_alarm: float = 1e-6
     watermark_max_pixels: int = 16_000_000
     c2pa_trust_anchors: str | None = None
+    # explicit (visible) AI labels, read by OCR
+    explicit_label: bool = True
+    explicit_label_strength: float = 0.95
+    explicit_label_weak_strength: float = 0.6
+    explicit_label_min_confidence: float = 0.8
+    explicit_label_min_text_score: float = 0.5
+    explicit_label_max_edit_fraction: float = 0.2
+    explicit_label_band: float = 0.2
+    explicit_label_work_side: int = 800
+    explicit_label_max_lines: int = 24
     # reference matching
     match_max_side: int = 1024
     shortlist: int = 8
@@ -143,8 +170,16 @@ class AssessConfig:
         for name in ("ransac_reproj_px", "diff_blur_sigma", "diff_noise_k", "video_fps"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"assess config: {name} must be >= 0, got {getattr(self, name)!r}")
+        if not isinstance(self.explicit_label, bool):
+            raise ValueError(f"assess config: explicit_label must be true or false, got {self.explicit_label!r}")
+        if not 0.0 < self.explicit_label_band <= 0.5:
+            raise ValueError(f"assess config: explicit_label_band must be in (0, 0.5], got {self.explicit_label_band!r}")
+        if isinstance(self.explicit_label_work_side, bool) or not isinstance(self.explicit_label_work_side, int) \
+                or not 64 <= self.explicit_label_work_side <= 4096:
+            raise ValueError(f"assess config: explicit_label_work_side must be an integer in [64, 4096], "
+                             f"got {self.explicit_label_work_side!r}")
         for name in ("max_metadata_bytes", "max_file_bytes", "watermark_max_pixels", "match_max_side", "shortlist",
-                     "max_features", "min_inliers", "video_max_frames", "max_references"):
+                     "max_features", "min_inliers", "video_max_frames", "max_references", "explicit_label_max_lines"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"assess config: {name} must be a positive integer, got {v!r}")
@@ -184,6 +219,13 @@ def _coerce(name: str, value: Any) -> Any:
         if "None" in str(t):
             return None
         raise ValueError(f"assess config: {name} cannot be empty")
+    if t in ("bool", bool):
+        if isinstance(value, bool):
+            return value
+        words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+        if str(value).strip().lower() in words:
+            return words[str(value).strip().lower()]
+        raise ValueError(f"assess config: {name} must be true or false, got {value!r}")
     try:
         if t in ("float", float):
             return float(value)

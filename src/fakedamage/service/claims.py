@@ -157,6 +157,10 @@ class ClaimAssessor:
         self.assess_config = assess_config
         self.metrics = metrics
         self._local = threading.local()
+        if assess_config.explicit_label:  # load the OCR models of visible AI labels now, not in the first claim's time
+            from ..assess.explicit_label import ocr_available
+
+            ocr_available()
 
     def _assessor(self) -> Assessor:
         assessor = getattr(self._local, "assessor", None)

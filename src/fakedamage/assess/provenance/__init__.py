@@ -19,6 +19,9 @@ Read, in this order, each step guarded so that a malformed or hostile input beco
 * **Text chunks** (:mod:`.png_text`; PNG ``tEXt``/``iTXt``/``zTXt``, JPEG comment): generation
   parameters written by AUTOMATIC1111-style web UIs, ComfyUI, InvokeAI, NovelAI, Fooocus
   (recognised by :mod:`.generation`).
+* **Stealth PNG info** (:mod:`.stealth`): A1111 / Forge / NovelAI generation parameters hidden in
+  the least significant bits of a PNG's alpha (or RGB) channels (``stealth_pnginfo``,
+  ``stealth_pngcomp``, ``stealth_rgbinfo``, ``stealth_rgbcomp``), read with size caps.
 * **Software tags** (:mod:`.software`): AI generators and photo editors named by any of the above.
 * **C2PA** content credentials with ``c2pa-python`` (:mod:`.c2pa`): digital source types of every
   action (e.g. generative fill's ``compositeWithTrainedAlgorithmicMedia``), the signer, and the

@@ -1,8 +1,9 @@
 """Read all provenance evidence of one claim file: every source reader, in order, each guarded.
 
-Order: XMP (:mod:`.xmp`), EXIF (:mod:`.exif`), text chunks (:mod:`.png_text`), the EXIF
-structure check, software tags (:mod:`.software`), C2PA (:mod:`.c2pa`) and the invisible
-watermark (:mod:`.sd_watermark`). Each step runs under :meth:`Collector.guard`, so that a
+Order: XMP (:mod:`.xmp`), EXIF (:mod:`.exif`), text chunks (:mod:`.png_text`), stealth PNG
+info in the pixels' least significant bits (:mod:`.stealth`), the EXIF structure check,
+software tags (:mod:`.software`), C2PA (:mod:`.c2pa`) and the invisible watermark
+(:mod:`.sd_watermark`). Each step runs under :meth:`Collector.guard`, so that a
 malformed or hostile input becomes a ``metadata_error`` item and never an exception.
 
 Nothing here touches process-wide state (no ``warnings.catch_warnings``): concurrent calls in
@@ -25,6 +26,7 @@ from .labels import LABEL_KINDS
 from .png_text import read_text
 from .sd_watermark import read_watermark
 from .software import software_items
+from .stealth import read_stealth
 from .xmp import read_xmp
 
 __all__ = ["read_provenance"]
@@ -61,6 +63,7 @@ def read_provenance(data: bytes | None, pixels: np.ndarray | None = None,
                 col.guard("XMP metadata", lambda: read_xmp(im, data, cfg, col))
                 col.guard("EXIF metadata", lambda: read_exif(im, cfg, col))
                 col.guard("text metadata", lambda: read_text(im, cfg, col))
+                col.guard("stealth PNG info", lambda: read_stealth(im, cfg, col))
                 col.guard("EXIF metadata", lambda: check_exif_structure(im, data, col))
                 mime = Image.MIME.get(im.format or "", "image/jpeg")
             col.guard("software tags", lambda: software_items(cfg, col))

@@ -324,7 +324,10 @@
     no_provenance_label: 'No provenance label', metadata_error: 'Metadata problem', detector: 'Pixel detector',
     reference_match: 'Edited copy of a listing photo', reference_copy: 'Unchanged copy of a listing photo',
     independent_photo: 'Independent photo', reference_error: 'Reference not usable',
+    explicit_ai_label: 'Visible AI label (read by OCR)',
   };
+  // What an item's mask marks on the claim (default: the regions changed from the matched listing photo).
+  const MASK_CAPTIONS = { explicit_ai_label: 'AI label text' };
 
   // Grey maps (value / 255) are recoloured like the /v1/predict heatmap: inferno colours, opacity = value,
   // and laid over the claim thumbnail (a map covers the whole claim with the same aspect ratio).
@@ -440,7 +443,7 @@
       const onClaim = (b64, caption, mask) => (a.claim_thumbnail ? overlayFigure(b64, caption, a.claim_thumbnail, mask)
         : pngFigure(b64, caption, mask ? 'mask' : 'heat'));
       if (e.map && e.map.png_base64) maps.append(onClaim(e.map.png_base64, e.map.label || 'map', false));
-      if (e.mask && e.mask.png_base64) maps.append(onClaim(e.mask.png_base64, 'changed regions', true));
+      if (e.mask && e.mask.png_base64) maps.append(onClaim(e.mask.png_base64, MASK_CAPTIONS[e.kind] || 'changed regions', true));
       for (const [name, img] of Object.entries(e.images || {})) {
         if (img && img.png_base64) maps.append(pngFigure(img.png_base64, name.replace(/_/g, ' '), 'picture'));
       }
