@@ -521,12 +521,8 @@ def _summarise(per_claim: list[dict[str, Any]], args: argparse.Namespace, t_buil
     return res
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Validate and resolve the command line in place: the model, the generator kinds and their weights.
-
-    Raises:
-        UsageError: With a one-line message naming the missing file and the fix.
-    """
+def resolve_model_arg(args: argparse.Namespace) -> None:
+    """``args.model``: an existing detector file, or ``none`` (-> ``None``); one-line :class:`UsageError` else."""
     model = (args.model or "").strip()
     if not model:
         raise UsageError("--model is empty; give the exported detector, e.g. --model runs/demo/model.onnx "
@@ -536,6 +532,15 @@ def check_args(args: argparse.Namespace) -> None:
     elif not Path(model).is_file():
         raise UsageError(f"model {model} not found; export one first (make demo writes runs/demo/model.onnx) and "
                          f"pass its path (make eval-assess MODEL=path/to/model.onnx), or --model none for no detector")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Validate and resolve the command line in place: the model, the generator kinds and their weights.
+
+    Raises:
+        UsageError: With a one-line message naming the missing file and the fix.
+    """
+    resolve_model_arg(args)
     kinds = [k.strip() for k in args.generators.split(",") if k.strip()]
     if not kinds:
         raise UsageError(f"--generators is empty; give a comma list of {', '.join(GENERATOR_KINDS)}")

@@ -79,6 +79,7 @@ from eval_assess import (  # noqa: E402  (the shared claim builders)
     encode_jpeg,
     make_independent_claim,
     make_listing,
+    resolve_model_arg,
     transform_claim,
 )
 
@@ -675,15 +676,7 @@ def check_args(args: argparse.Namespace) -> None:
     from fakedamage.data.damage import DAMAGE_TYPES
     from fakedamage.data.photos import SOURCES
 
-    model = (args.model or "").strip()
-    if not model:
-        raise UsageError("--model is empty; give the exported detector, e.g. --model runs/demo/model.onnx "
-                         "(make eval-assess MODEL=runs/demo/model.onnx), or --model none for no detector")
-    if model.lower() == "none":
-        args.model = None
-    elif not Path(model).is_file():
-        raise UsageError(f"model {model} not found; export one first (make demo writes runs/demo/model.onnx) and "
-                         f"pass its path (make eval-assess MODEL=path/to/model.onnx), or --model none for no detector")
+    resolve_model_arg(args)
     args.generators = _csv(args.generators)
     bad = [g for g in args.generators if g not in HELDOUT_GENERATORS]
     if not args.generators or bad:
