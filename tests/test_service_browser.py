@@ -25,6 +25,19 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="Debian chromium is not installed (apt-get install -y chromium)")
 
 
+
+def wait_until(page, expression: str, timeout: float = 30.0) -> None:
+    """Poll ``expression`` in the page until it is truthy. ``page.evaluate`` runs through the DevTools
+    protocol, so the page's strict CSP (no 'unsafe-eval') does not block it; Playwright's own
+    ``wait_for_function`` polls with an in-page eval that this CSP refuses whenever the first check fails."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for: {expression}")
+        page.wait_for_timeout(100)
+
 @pytest.fixture(scope="module")
 def page_server(pipeline, tmp_path_factory) -> Iterator[Server]:
     with serve(pipeline["onnx"], tmp_path_factory.mktemp("browser") / "server.log") as s:
@@ -53,7 +66,7 @@ def _open_review_page(browser, page_server):
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     page.set_default_timeout(30_000)
     page.goto(page_server.url + "/")
-    page.wait_for_function("document.getElementById('model-version').textContent.includes('sha256:')")
+    wait_until(page, "document.getElementById('model-version').textContent.includes('sha256:')")
     return context, page, foreign, console_errors
 
 
@@ -82,7 +95,7 @@ def test_review_page_upload_shows_verdict_and_heatmap(page_server, browser, pipe
         assert model["version"] in page.inner_text("#details")
 
         if model["has_heatmap"]:
-            page.wait_for_function("document.getElementById('heatmap').naturalWidth > 0")
+            wait_until(page, "document.getElementById('heatmap').naturalWidth > 0")
             assert page.is_visible("#heatmap")
             box_photo, box_heat = page.locator("#photo").bounding_box(), page.locator("#heatmap").bounding_box()
             assert box_heat == pytest.approx(box_photo, abs=1.5)  # the overlay covers the photo exactly
@@ -115,7 +128,7 @@ def test_review_page_upload_shows_verdict_and_heatmap(page_server, browser, pipe
         page.wait_for_selector("#result:not([hidden])")
         assert page.is_hidden("#error") and page.inner_text("#verdict") == verdict
         if model["has_heatmap"]:
-            page.wait_for_function("document.getElementById('heatmap').naturalWidth > 0")
+            wait_until(page, "document.getElementById('heatmap').naturalWidth > 0")
         page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
     finally:
         context.close()
@@ -172,7 +185,7 @@ def test_review_page_assesses_a_claim_against_listing_photos(page_server, browse
         captions = match.locator("figure.map figcaption").all_inner_texts()
         assert captions[0].startswith("difference against the matched reference") and "aligned reference" in captions
         # maps are recoloured in the page and laid over the claim thumbnail; every picture loads
-        page.wait_for_function("""() => [...document.querySelectorAll('#evidence img')]
+        wait_until(page, """() => [...document.querySelectorAll('#evidence img')]
             .every(img => img.complete && img.naturalWidth > 0)""")
         overlay = match.locator("figure.overlay").first
         assert overlay.locator("img.top").get_attribute("src").startswith("data:image/png;base64,")
@@ -187,7 +200,7 @@ def test_review_page_assesses_a_claim_against_listing_photos(page_server, browse
         page.click("#ref-clear")
         assert page.locator("#ref-list > li").count() == 0
         page.click("#assess-btn")
-        page.wait_for_function("""() => !document.getElementById('assessment').hidden &&
+        wait_until(page, """() => !document.getElementById('assessment').hidden &&
             !document.querySelector('#evidence li[data-kind=reference_match]')""")
         kinds = page.locator("#evidence > li").evaluate_all("els => els.map(e => e.dataset.kind)")
         assert "detector" in kinds and not any(k.startswith("reference") for k in kinds)
@@ -223,7 +236,7 @@ def test_review_page_shows_a_visible_ai_label_and_its_box(page_server, browser, 
         assert item.locator("strong").first.inner_text() == "Visible AI label (read by OCR)"
         assert "bottom-right corner" in item.locator(".ev-text").inner_text()
         assert item.locator("figure.overlay figcaption").inner_text() == "AI label text (over the claim)"
-        page.wait_for_function("""() => [...document.querySelectorAll('#evidence img')]
+        wait_until(page, """() => [...document.querySelectorAll('#evidence img')]
             .every(img => img.complete && img.naturalWidth > 0)""")
         page.screenshot(path=str(tmp_path / "label.png"), full_page=True)
     finally:
